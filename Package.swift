@@ -1,0 +1,90 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "music-collections",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "music-fcgi", targets: ["music-fcgi"]),
+        .executable(name: "music-admin", targets: ["music-admin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // Debian's libfcgi (libfcgi-dev), bridged as a system library: nothing vendored.
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
+        .target(
+            name: "FastCGI",
+            dependencies: [
+                "CFastCGI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Domain types, validation and rules over the `Store` protocol.
+        .target(
+            name: "MusicCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The `Store` on SQLite through GRDB.
+        .target(
+            name: "MusicSQLite",
+            dependencies: [
+                "MusicCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The HTTP layer: router, auth, JSON, error envelope. `(Request) -> Response`.
+        .target(
+            name: "MusicAPI",
+            dependencies: [
+                "MusicCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "music-fcgi",
+            dependencies: [
+                "FastCGI", "MusicAPI", "MusicSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "music-admin",
+            dependencies: [
+                "MusicCore", "MusicSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MusicCoreTests", dependencies: ["MusicCore"]),
+        .testTarget(name: "MusicSQLiteTests", dependencies: ["MusicSQLite", "MusicCore"]),
+        .testTarget(
+            name: "MusicAPITests",
+            dependencies: [
+                "MusicAPI", "MusicSQLite", "MusicCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .testTarget(
+            name: "FastCGITests",
+            dependencies: [
+                "FastCGI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,31 @@
+import HTTPTypes
+
+/// Writes a response in the CGI form libfcgi passes on: `Status:`, header
+/// lines, a blank line, the body.
+enum ResponseEncoder {
+    static func encode(_ response: FastCGIResponse) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + response.body.count)
+        out.append(contentsOf: "Status: ".utf8)
+        out.append(contentsOf: String(response.head.status.code).utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: response.head.status.reasonPhrase.utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        var hasContentLength = false
+        for field in response.head.headerFields {
+            if field.name == .contentLength { hasContentLength = true }
+            out.append(contentsOf: field.name.canonicalName.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: field.value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        if !hasContentLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            out.append(contentsOf: String(response.body.count).utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: response.body)
+        return out
+    }
+}

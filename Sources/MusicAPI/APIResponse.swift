@@ -1,0 +1,33 @@
+import HTTPTypes
+
+/// What the handler answers: a status, header fields and a complete body.
+public struct APIResponse: Sendable {
+    public var head: HTTPResponse
+    public var body: [UInt8]
+
+    public init(head: HTTPResponse, body: [UInt8]) {
+        self.head = head
+        self.body = body
+    }
+
+    /// A JSON answer carrying the request id.
+    init(status: HTTPResponse.Status, json: [UInt8], traceID: String, extraFields: [HTTPField] = []) {
+        var fields = HTTPFields()
+        fields.reserveCapacity(4 + extraFields.count)
+        fields.append(HTTPField(name: .contentType, value: "application/json"))
+        fields.append(HTTPField(name: .cacheControl, value: "no-store"))
+        fields.append(HTTPField(name: .requestID, value: traceID))
+        fields.append(contentsOf: extraFields)
+        head = HTTPResponse(status: status, headerFields: fields)
+        body = json
+    }
+
+    /// The body as text (for tests and logs of non-sensitive answers).
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+extension HTTPField.Name {
+    /// `X-Request-ID`: nginx's request id, set by the FastCGI layer and echoed back.
+    static let requestID = HTTPField.Name("X-Request-ID")!
+    static let apiKey = HTTPField.Name("X-API-Key")!
+}

@@ -1,0 +1,147 @@
+import HTTPTypes
+import MusicCore
+
+/// Endpoints 1-9 of API.md: parse, call the service, render.
+extension MusicAPI {
+    func handle(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
+        let collectionID = parameters["collection_id"] ?? ""
+        switch endpoint {
+        case .health:
+            preconditionFailure("health is answered before authentication")
+
+        case .createCollection:
+            let body = try context.jsonBody()
+            let draft = CollectionDraft(
+                name: try body.requiredString("name"),
+                description: try body.optionalString("description"),
+                coverTrackID: try body.optionalString("cover_track_id"),
+                coverImageURL: try body.optionalString("cover_image_url")
+            )
+            let collection = try collections.create(draft, as: caller)
+            let location = "/v1/music/\(caller.organizationID)/collections/\(collection.id)"
+            return collectionResponse(collection, status: .created, context: context,
+                                      extraFields: [HTTPField(name: .location, value: location)])
+
+        case .listCollections:
+            let limit = try context.queryInteger("limit", in: 1...100, default: 50)
+            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let items = try collections.list(limit: limit, offset: offset, as: caller)
+            var json = JSONWriter(capacity: 256 * (items.count + 1))
+            json.beginObject()
+            json.key("items")
+            json.beginArray()
+            for collection in items { json.write(collection) }
+            json.endArray()
+            json.key("limit"); json.int(limit)
+            json.key("offset"); json.int(offset)
+            json.endObject()
+            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+
+        case .getCollection:
+            return collectionResponse(try collections.get(collectionID, as: caller), status: .ok, context: context)
+
+        case .updateCollection:
+            let body = try context.jsonBody()
+            let name: String?
+            switch try body.update("name") {
+            case .keep: name = nil
+            case .clear: throw APIError.validation(field: "name", reason: "name cannot be null")
+            case .set(let value): name = value
+            }
+            let patch = CollectionPatch(
+                name: name,
+                description: try body.update("description"),
+                coverTrackID: try body.update("cover_track_id"),
+                coverImageURL: try body.update("cover_image_url")
+            )
+            let collection = try collections.update(collectionID, with: patch, ifMatch: ifMatch(context), as: caller)
+            return collectionResponse(collection, status: .ok, context: context)
+
+        case .deleteCollection:
+            try collections.delete(collectionID, as: caller)
+            return acknowledgement(id: collectionID, detail: "Collection deleted.", context: context)
+
+        case .addCollectionTrack:
+            let body = try context.jsonBody()
+            let trackID = try body.requiredString("track_id")
+            let (change, collection) = try collections.addTrack(trackID, to: collectionID, as: caller)
+            let detail = change == .changed ? "Track added to collection." : "Track already in collection."
+            return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
+
+        case .removeCollectionTrack:
+            let trackID = parameters["track_id"] ?? ""
+            let (change, collection) = try collections.removeTrack(trackID, from: collectionID, as: caller)
+            let detail = change == .changed ? "Track removed from collection." : "Track not in collection."
+            return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
+
+        case .listCollectionTracks:
+            let limit = try context.queryInteger("limit", in: 1...500, default: 200)
+            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let (collection, members) = try collections.members(of: collectionID, limit: limit, offset: offset, as: caller)
+            var json = JSONWriter(capacity: 96 * (members.count + 2))
+            json.beginObject()
+            json.key("collection_id"); json.string(collection.id)
+            json.key("items")
+            json.beginArray()
+            for member in members {
+                json.beginObject()
+                json.key("track_id"); json.string(member.trackID)
+                json.key("position"); json.int(member.position)
+                json.key("added_at"); json.string(member.addedAt.iso8601)
+                json.endObject()
+            }
+            json.endArray()
+            json.key("limit"); json.int(limit)
+            json.key("offset"); json.int(offset)
+            json.endObject()
+            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID,
+                               extraFields: [HTTPField(name: .eTag, value: collection.etag)])
+
+        case .reorderCollection:
+            let body = try context.jsonBody()
+            let ordered = try body.requiredStringArray("ordered_track_ids")
+            let collection = try collections.reorder(collectionID, to: ordered, ifMatch: ifMatch(context), as: caller)
+            return acknowledgement(id: collection.id, detail: "Collection reordered.", context: context, etag: collection.etag)
+        }
+    }
+
+    private func ifMatch(_ context: RequestContext) -> IfMatch? {
+        IfMatch(headerValue: context.request.headerFields[.ifMatch])
+    }
+
+    private func collectionResponse(_ collection: Collection, status: HTTPResponse.Status, context: RequestContext, extraFields: [HTTPField] = []) -> APIResponse {
+        var json = JSONWriter(capacity: 384)
+        json.write(collection)
+        return APIResponse(status: status, json: json.bytes, traceID: context.traceID,
+                           extraFields: [HTTPField(name: .eTag, value: collection.etag)] + extraFields)
+    }
+
+    /// `{"success": true, "id", "detail"}`; membership changes also carry the
+    /// collection's new ETag, for a following `If-Match`.
+    private func acknowledgement(id: String, detail: String, context: RequestContext, etag: String? = nil) -> APIResponse {
+        var json = JSONWriter(capacity: 128)
+        json.beginObject()
+        json.key("success"); json.bool(true)
+        json.key("id"); json.string(id)
+        json.key("detail"); json.string(detail)
+        json.endObject()
+        return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID,
+                           extraFields: etag.map { [HTTPField(name: .eTag, value: $0)] } ?? [])
+    }
+}
+
+extension JSONWriter {
+    /// The collection object of API.md.
+    mutating func write(_ collection: Collection) {
+        beginObject()
+        key("id"); string(collection.id)
+        key("name"); string(collection.name)
+        key("description"); string(collection.description)
+        key("cover_track_id"); string(collection.coverTrackID)
+        key("cover_image_url"); string(collection.coverImageURL)
+        key("track_count"); int(collection.trackCount)
+        key("created_at"); string(collection.createdAt.iso8601)
+        key("updated_at"); string(collection.updatedAt.iso8601)
+        endObject()
+    }
+}

@@ -1,0 +1,119 @@
+import HTTPTypes
+import Logging
+import MusicCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The HTTP layer of the service: a plain function from a request to a response.
+/// It never sees libfcgi, so the whole API is tested in-process.
+public final class MusicAPI: Sendable {
+    /// Largest request body accepted, in bytes (nginx enforces the same cap).
+    public static let maxBodyBytes = 1 << 20
+
+    let store: any Store
+    let clock: any Clock
+    let collections: CollectionService
+    let authenticator: Authenticator
+    let logger: Logger
+    let router = Router.music
+
+    public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api")) {
+        self.store = store
+        self.clock = clock
+        self.collections = CollectionService(store: store, clock: clock)
+        self.authenticator = Authenticator(store: store)
+        self.logger = logger
+    }
+
+    /// Answers one request. `request.headerFields` carries `X-Request-ID`, the id
+    /// the web server assigned; the trace id is `req_` + that id.
+    public func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
+        let started = monotonicNanoseconds()
+        var context = RequestContext(request: request, body: body)
+        let response: APIResponse
+        do {
+            response = try route(&context)
+        } catch let error as MusicError {
+            response = errorResponse(APIError(error), context: context)
+        } catch let error as APIError {
+            response = errorResponse(error, context: context)
+        } catch {
+            logger.error("unhandled error", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
+            response = errorResponse(.internalError, context: context)
+        }
+        log(context, response, started: started)
+        return response
+    }
+
+    /// The answer to a body over the cap, which the FastCGI layer has not read.
+    public func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
+        let context = RequestContext(request: request, body: [])
+        let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
+        log(context, response, started: monotonicNanoseconds())
+        return response
+    }
+
+    /// The answer to parameters that do not form an HTTP request.
+    public func respondToMalformedRequest(requestID: String) -> APIResponse {
+        let traceID = "req_" + requestID
+        return APIResponse(status: .badRequest, json: APIError.badRequest.envelope(traceID: traceID, timestamp: clock.now().iso8601), traceID: traceID)
+    }
+
+    // MARK: Routing
+
+    private func route(_ context: inout RequestContext) throws -> APIResponse {
+        guard let segments = context.target.segments else { throw APIError.routeNotFound() }
+        switch router.match(method: context.request.method, path: segments) {
+        case .notFound:
+            throw APIError.routeNotFound()
+        case .methodNotAllowed(let allowed):
+            var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
+            response.head.headerFields.append(HTTPField(name: .allow, value: allowed.map(\.rawValue).joined(separator: ", ")))
+            return response
+        case .found(.health, _):
+            return health(context)
+        case .found(let endpoint, let parameters):
+            let organizationID = parameters["organization_id"] ?? ""
+            let caller = try authenticator.authenticate(key: context.apiKey, organizationID: organizationID)
+            context.userID = caller.userID
+            return try handle(endpoint, parameters: parameters, caller: caller, context: context)
+        }
+    }
+
+    private func health(_ context: RequestContext) -> APIResponse {
+        do {
+            try store.ping()
+            return APIResponse(status: .ok, json: Array(#"{"status":"ok"}"#.utf8), traceID: context.traceID)
+        } catch {
+            logger.error("health check failed", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
+            return errorResponse(.serviceUnavailable, context: context)
+        }
+    }
+
+    func errorResponse(_ error: APIError, context: RequestContext) -> APIResponse {
+        APIResponse(status: error.status, json: error.envelope(traceID: context.traceID, timestamp: clock.now().iso8601), traceID: context.traceID)
+    }
+
+    // MARK: Log
+
+    /// One line per request: trace id, method, path, status, duration, user.
+    /// Never the key, never the body, never the query string.
+    private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
+        let elapsed = Double(monotonicNanoseconds() - started) / 1_000_000
+        logger.info("request", metadata: [
+            "trace_id": "\(context.traceID)",
+            "method": "\(context.request.method.rawValue)",
+            "path": "\(context.target.rawPath)",
+            "status": "\(response.head.status.code)",
+            "duration_ms": "\((elapsed * 1000).rounded() / 1000)",
+            "user_id": "\(context.userID ?? "-")",
+        ])
+    }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

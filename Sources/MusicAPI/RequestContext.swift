@@ -1,0 +1,65 @@
+import HTTPTypes
+
+/// One request as the handlers see it.
+struct RequestContext {
+    let request: HTTPRequest
+    let body: [UInt8]
+    let target: RequestTarget
+    /// `req_` + the web server's request id: in the envelope, the header and the log.
+    let traceID: String
+    /// Set once the caller is authenticated, for the log line.
+    var userID: String?
+
+    init(request: HTTPRequest, body: [UInt8]) {
+        self.request = request
+        self.body = body
+        target = RequestTarget(request.path ?? "/")
+        traceID = "req_" + (request.headerFields[.requestID] ?? "unknown")
+    }
+
+    /// The raw key from `X-API-Key`, else from `Authorization: Bearer`.
+    var apiKey: String? {
+        if let key = request.headerFields[.apiKey] { return key }
+        guard let authorization = request.headerFields[.authorization] else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: " \t")
+    }
+
+    /// Whether the declared media type is JSON (`application/json`, any parameters).
+    var hasJSONContentType: Bool {
+        guard let value = request.headerFields[.contentType] else { return false }
+        let mediaType = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+        return mediaType.trimmingCharacters(in: " \t").lowercased() == "application/json"
+    }
+
+    /// The JSON object in the body. A body declared as another media type is a
+    /// 415; one that is not a JSON object is a 422 on `body`.
+    func jsonBody() throws -> JSONBody {
+        if !body.isEmpty || request.headerFields[.contentType] != nil, !hasJSONContentType {
+            throw APIError.unsupportedMediaType
+        }
+        return try JSONBody(body)
+    }
+
+    /// An integer query parameter within `range`, or `defaultValue` when absent.
+    func queryInteger(_ name: String, in range: ClosedRange<Int>, default defaultValue: Int) throws -> Int {
+        guard let text = target.query(name) else { return defaultValue }
+        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              let value = Int(text), range.contains(value) else {
+            let upper = range.upperBound == Int.max ? "" : " and \(range.upperBound)"
+            let rule = upper.isEmpty ? "an integer >= \(range.lowerBound)" : "an integer between \(range.lowerBound)\(upper)"
+            throw APIError.validation(field: name, reason: "\(name) must be \(rule)")
+        }
+        return value
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        guard let start = firstIndex(where: { !characters.contains($0) }) else { return "" }
+        let end = lastIndex(where: { !characters.contains($0) })!
+        return String(self[start...end])
+    }
+}

@@ -1,0 +1,36 @@
+/// A generated track. Tracks are made elsewhere; this service only groups them.
+public struct Track: Equatable, Sendable {
+    public var id: String
+    public var organizationID: String
+    public var ownerID: String
+    public var title: String
+    public var engine: String
+    public var mode: String
+    public var measuredDurationSeconds: Double?
+    public var instrumental: Bool
+    public var mimeType: String
+    public var licenceClass: String
+    public var createdAt: Timestamp
+    public var deletedAt: Timestamp?
+
+    public init(
+        id: String, organizationID: String, ownerID: String, title: String,
+        engine: String = "studio-v1", mode: String = "text_to_music",
+        measuredDurationSeconds: Double? = nil, instrumental: Bool = false,
+        mimeType: String = "audio/mpeg", licenceClass: String = "standard",
+        createdAt: Timestamp, deletedAt: Timestamp? = nil
+    ) {
+        self.id = id
+        self.organizationID = organizationID
+        self.ownerID = ownerID
+        self.title = title
+        self.engine = engine
+        self.mode = mode
+        self.measuredDurationSeconds = measuredDurationSeconds
+        self.instrumental = instrumental
+        self.mimeType = mimeType
+        self.licenceClass = licenceClass
+        self.createdAt = createdAt
+        self.deletedAt = deletedAt
+    }
+}

@@ -1,0 +1,50 @@
+import Crypto
+
+/// API keys: `ak_` + 40 characters of [A-Za-z0-9]. Only the SHA-256 of a key is
+/// stored; the raw key is shown once, when it is created.
+public enum APIKey {
+    public static let prefix = "ak_"
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+
+    /// A new raw key (about 238 bits of randomness).
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = Array(prefix.utf8)
+        for _ in 0..<40 {
+            // 62 does not divide 2^64 evenly; rejection keeps the draw uniform.
+            var value: UInt64
+            repeat { value = generator.next() } while value >= UInt64.max - (UInt64.max % 62)
+            bytes.append(alphabet[Int(value % 62)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public static func isWellFormed(_ key: String) -> Bool {
+        guard key.utf8.count == 43, key.hasPrefix(prefix) else { return false }
+        return key.utf8.dropFirst(3).allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+        }
+    }
+
+    /// Lowercase hex SHA-256 of the raw key: what the store keeps.
+    public static func hash(_ key: String) -> String {
+        let digest = SHA256.hash(data: Array(key.utf8))
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Compares two hashes in time independent of where they differ.
+    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let left = Array(a.utf8), right = Array(b.utf8)
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
+    }
+}

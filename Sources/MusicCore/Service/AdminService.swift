@@ -1,0 +1,143 @@
+/// What `music-admin` does: organizations, users, keys, tracks and demo data.
+public struct AdminService: Sendable {
+    let store: any Store
+    let clock: any Clock
+
+    public init(store: any Store, clock: any Clock = SystemClock()) {
+        self.store = store
+        self.clock = clock
+    }
+
+    public enum AdminError: Error, Equatable, CustomStringConvertible {
+        case notFound(String)
+        case invalid(String)
+
+        public var description: String {
+            switch self {
+            case .notFound(let what): return "\(what) not found"
+            case .invalid(let why): return why
+            }
+        }
+    }
+
+    public func createOrganization(name: String) throws -> Organization {
+        guard !name.isEmpty, name.unicodeScalars.count <= 200 else { throw AdminError.invalid("--name must be 1-200 characters") }
+        let organization = Organization(id: Identifier.make(Identifier.organization), name: name, createdAt: clock.now())
+        try store.write { try $0.insert(organization) }
+        return organization
+    }
+
+    /// Creates a user and makes them a member of `organizationID` with `capabilities`.
+    public func createUser(email: String, organizationID: String, capabilities: Set<Capability>) throws -> User {
+        guard email.contains("@"), email.unicodeScalars.count <= 320 else { throw AdminError.invalid("--email must be an e-mail address") }
+        let user = User(id: Identifier.make(Identifier.user), email: email, createdAt: clock.now())
+        try store.write { writer in
+            guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
+            try writer.insert(user)
+            try writer.upsert(Membership(organizationID: organizationID, userID: user.id, capabilities: capabilities))
+        }
+        return user
+    }
+
+    /// Creates a key for `userID`; the raw key is returned once and never stored.
+    public func createAPIKey(userID: String) throws -> (record: APIKeyRecord, rawKey: String) {
+        let raw = APIKey.generate()
+        let record = APIKeyRecord(id: Identifier.make(Identifier.apiKey), userID: userID, hash: APIKey.hash(raw), active: true, createdAt: clock.now())
+        try store.write { writer in
+            guard try writer.user(id: userID) != nil else { throw AdminError.notFound("user \(userID)") }
+            try writer.insert(record)
+        }
+        return (record, raw)
+    }
+
+    public func revokeAPIKey(id: String) throws {
+        try store.write { writer in
+            guard try writer.deactivateAPIKey(id: id) else { throw AdminError.notFound("API key \(id)") }
+        }
+    }
+
+    /// The fields of a track to create; the id and timestamps are assigned here.
+    public struct TrackDraft: Equatable, Sendable {
+        public var title: String
+        public var durationSeconds: Double?
+        public var instrumental: Bool
+        public var licenceClass: String
+        public var engine: String
+        public var mode: String
+        public var mimeType: String
+
+        public init(title: String, durationSeconds: Double? = nil, instrumental: Bool = false, licenceClass: String = "standard",
+                    engine: String = "studio-v1", mode: String = "text_to_music", mimeType: String = "audio/mpeg") {
+            self.title = title
+            self.durationSeconds = durationSeconds
+            self.instrumental = instrumental
+            self.licenceClass = licenceClass
+            self.engine = engine
+            self.mode = mode
+            self.mimeType = mimeType
+        }
+
+        /// The rules a track must meet; the reason names the field.
+        public func check() throws(AdminError) {
+            guard !title.isEmpty, title.unicodeScalars.count <= 512 else { throw .invalid("title must be 1-512 characters") }
+            if let seconds = durationSeconds, !(seconds.isFinite && seconds >= 0 && seconds <= 86_400) {
+                throw .invalid("duration must be between 0 and 86400 seconds")
+            }
+            for (name, value) in [("licence_class", licenceClass), ("engine", engine), ("mode", mode), ("mime_type", mimeType)]
+            where value.isEmpty || value.unicodeScalars.count > 100 {
+                throw .invalid("\(name) must be 1-100 characters")
+            }
+        }
+    }
+
+    /// Creates tracks owned by `ownerID` in one transaction: all or none.
+    /// `progress` is called after each insert with the count done.
+    public func createTracks(_ drafts: [TrackDraft], organizationID: String, ownerID: String,
+                             progress: (Int) -> Void = { _ in }) throws -> [Track] {
+        for draft in drafts { try draft.check() }
+        let now = clock.now()
+        return try store.write { writer in
+            guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
+            guard try writer.membership(userID: ownerID, organizationID: organizationID) != nil else {
+                throw AdminError.notFound("member \(ownerID) of organization \(organizationID)")
+            }
+            var tracks: [Track] = []
+            tracks.reserveCapacity(drafts.count)
+            for draft in drafts {
+                let track = Track(
+                    id: Identifier.make(Identifier.track), organizationID: organizationID, ownerID: ownerID,
+                    title: draft.title, engine: draft.engine, mode: draft.mode,
+                    measuredDurationSeconds: draft.durationSeconds, instrumental: draft.instrumental,
+                    mimeType: draft.mimeType, licenceClass: draft.licenceClass, createdAt: now
+                )
+                try writer.insert(track)
+                tracks.append(track)
+                progress(tracks.count)
+            }
+            return tracks
+        }
+    }
+
+    /// What `demo` made.
+    public struct Demo: Sendable {
+        public var organization: Organization
+        public var user: User
+        public var keyID: String
+        public var rawKey: String
+        public var tracks: [Track]
+    }
+
+    /// One organization, a user holding USE_MUSIC_GENERATION, an API key and 10 tracks.
+    public func createDemo() throws -> Demo {
+        let organization = try createOrganization(name: "Demo Studio")
+        let user = try createUser(email: "demo-\(organization.id)@example.com", organizationID: organization.id, capabilities: [.useMusicGeneration])
+        let (record, raw) = try createAPIKey(userID: user.id)
+        let titles = ["Morning Focus", "Deep Work", "Night Drive", "Rain Study", "Coastal Drift",
+                      "Quiet Hours", "Slow Orbit", "Warm Static", "Lantern Light", "First Snow"]
+        let drafts = titles.enumerated().map { index, title in
+            TrackDraft(title: title, durationSeconds: Double(120 + 15 * index), instrumental: index % 2 == 0)
+        }
+        let tracks = try createTracks(drafts, organizationID: organization.id, ownerID: user.id)
+        return Demo(organization: organization, user: user, keyID: record.id, rawKey: raw, tracks: tracks)
+    }
+}

@@ -1,0 +1,113 @@
+/// The fields of a new collection, as the caller sent them (types already checked).
+public struct CollectionDraft: Equatable, Sendable {
+    public var name: String
+    public var description: String?
+    public var coverTrackID: String?
+    public var coverImageURL: String?
+
+    public init(name: String, description: String? = nil, coverTrackID: String? = nil, coverImageURL: String? = nil) {
+        self.name = name
+        self.description = description
+        self.coverTrackID = coverTrackID
+        self.coverImageURL = coverImageURL
+    }
+}
+
+/// What a PATCH does to one optional field.
+public enum FieldUpdate<Value: Equatable & Sendable>: Equatable, Sendable {
+    /// Omitted: untouched.
+    case keep
+    /// `null`: cleared.
+    case clear
+    case set(Value)
+}
+
+/// A partial update of a collection.
+public struct CollectionPatch: Equatable, Sendable {
+    public var name: String?
+    public var description: FieldUpdate<String>
+    public var coverTrackID: FieldUpdate<String>
+    public var coverImageURL: FieldUpdate<String>
+
+    public init(
+        name: String? = nil, description: FieldUpdate<String> = .keep,
+        coverTrackID: FieldUpdate<String> = .keep, coverImageURL: FieldUpdate<String> = .keep
+    ) {
+        self.name = name
+        self.description = description
+        self.coverTrackID = coverTrackID
+        self.coverImageURL = coverImageURL
+    }
+}
+
+/// The field rules of API.md, one function per field.
+public enum CollectionRules {
+    public static let nameLimit = 512
+    public static let descriptionLimit = 4_096
+    public static let coverImageURLLimit = 1_024
+    public static let maxTracks = 10_000
+
+    /// 1-512 Unicode code points; no C0 control character but tab and newline.
+    public static func checkName(_ name: String) throws(MusicError) {
+        let count = name.unicodeScalars.count
+        guard count >= 1, count <= nameLimit else {
+            throw .validation(field: "name", reason: "name must be between 1 and \(nameLimit) characters")
+        }
+        guard !containsForbiddenControl(name, allowCarriageReturn: false) else {
+            throw .validation(field: "name", reason: "name must not contain control characters other than tab and newline")
+        }
+    }
+
+    /// At most 4,096 code points; tab, newline and carriage return are the only
+    /// C0 control characters allowed (decided here: descriptions are free text).
+    public static func checkDescription(_ description: String) throws(MusicError) {
+        guard description.unicodeScalars.count <= descriptionLimit else {
+            throw .validation(field: "description", reason: "description must be at most \(descriptionLimit) characters")
+        }
+        guard !containsForbiddenControl(description, allowCarriageReturn: true) else {
+            throw .validation(field: "description", reason: "description must not contain control characters other than tab, newline and carriage return")
+        }
+    }
+
+    /// An absolute http(s) URL with a host, at most 1,024 characters, no spaces
+    /// or control characters.
+    public static func checkCoverImageURL(_ url: String) throws(MusicError) {
+        let reason = "cover_image_url must be an absolute http(s) URL of at most \(coverImageURLLimit) characters"
+        guard url.unicodeScalars.count <= coverImageURLLimit else {
+            throw .validation(field: "cover_image_url", reason: reason)
+        }
+        let lower = url.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("https://") {
+            rest = url.dropFirst(8)
+        } else if lower.hasPrefix("http://") {
+            rest = url.dropFirst(7)
+        } else {
+            throw .validation(field: "cover_image_url", reason: reason)
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        guard !host.isEmpty, !host.hasPrefix(":"),
+              url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0.value < 0x80 || $0.value > 0x9F })
+        else {
+            throw .validation(field: "cover_image_url", reason: reason)
+        }
+    }
+
+    /// A reference to a track: a non-empty string. Whether it names a track of
+    /// the organization is a lookup (404), not a validation rule.
+    public static func checkTrackReference(_ id: String, field: String) throws(MusicError) {
+        guard !id.isEmpty else {
+            throw .validation(field: field, reason: "\(field) must be a non-empty track id")
+        }
+    }
+
+    private static func containsForbiddenControl(_ text: String, allowCarriageReturn: Bool) -> Bool {
+        text.unicodeScalars.contains { scalar in
+            guard scalar.value < 0x20 else { return false }
+            if scalar == "\t" || scalar == "\n" { return false }
+            if scalar == "\r" && allowCarriageReturn { return false }
+            return true
+        }
+    }
+}

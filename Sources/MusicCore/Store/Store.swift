@@ -1,0 +1,56 @@
+/// Persistence behind the service. Every multi-step change runs inside one
+/// `write` transaction; an implementation makes `write` exclusive for the
+/// collection rows it touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks).
+public protocol Store: Sendable {
+    /// Runs `body` in a read-only transaction: one consistent snapshot.
+    func read<T>(_ body: (any StoreReader) throws -> T) throws -> T
+    /// Runs `body` in a write transaction, committed durably before returning.
+    func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T
+    /// Whether the database answers: for the health check.
+    func ping() throws
+}
+
+/// The queries one transaction can make.
+public protocol StoreReader {
+    func apiKey(hash: String) throws -> APIKeyRecord?
+    func membership(userID: String, organizationID: String) throws -> Membership?
+    func organization(id: String) throws -> Organization?
+    func user(id: String) throws -> User?
+
+    /// A collection that is not deleted, owned by `ownerID` in `organizationID`.
+    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection?
+    /// The caller's live collections, newest first (ties: the later created first).
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection]
+    /// A track of `organizationID` that is not deleted.
+    func track(id: String, organizationID: String) throws -> Track?
+
+    /// The position of `trackID` in the collection, if it is a member.
+    func memberPosition(collectionID: String, trackID: String) throws -> Int?
+    /// Members from `position` on, position ascending, at most `limit`.
+    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember]
+    /// Every member's track id, position ascending.
+    func memberTrackIDs(collectionID: String) throws -> [String]
+}
+
+/// The changes one write transaction can make.
+public protocol StoreWriter: StoreReader {
+    func insert(_ organization: Organization) throws
+    func insert(_ user: User) throws
+    func upsert(_ membership: Membership) throws
+    func insert(_ key: APIKeyRecord) throws
+    /// Marks a key inactive; returns false when there is no such key.
+    func deactivateAPIKey(id: String) throws -> Bool
+    func insert(_ track: Track) throws
+
+    func insert(_ collection: Collection) throws
+    /// Writes every field of an existing collection.
+    func update(_ collection: Collection) throws
+
+    /// Adds a member at `position` (the current end).
+    func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws
+    /// Removes the member at `position` and closes the gap behind it.
+    func removeMember(collectionID: String, trackID: String, position: Int) throws
+    /// Gives the members the positions of `newOrder`; `oldOrder` is the current
+    /// order (both hold the same ids), so only moved members need writing.
+    func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws
+}

@@ -1,0 +1,81 @@
+import GRDB
+
+/// The schema, versioned with GRDB's `DatabaseMigrator`.
+///
+/// Sized for large collections: members carry a dense `position` indexed per
+/// collection, so appending (`position = track_count`) and reading a page deep
+/// in a collection (`position >= offset`) cost the same at 10 or 10,000 tracks.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE organizations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    email TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE memberships (
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    capabilities TEXT NOT NULL,
+                    PRIMARY KEY (user_id, organization_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    user_id TEXT NOT NULL REFERENCES users(id),
+                    key_hash TEXT NOT NULL UNIQUE,
+                    active INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE tracks (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    owner_user_id TEXT NOT NULL REFERENCES users(id),
+                    title TEXT NOT NULL,
+                    engine TEXT NOT NULL,
+                    mode TEXT NOT NULL,
+                    measured_duration_seconds REAL,
+                    instrumental INTEGER NOT NULL,
+                    mime_type TEXT NOT NULL,
+                    licence_class TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    deleted_at INTEGER
+                );
+                CREATE INDEX tracks_by_organization ON tracks(organization_id, created_at);
+                CREATE TABLE collections (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    owner_user_id TEXT NOT NULL REFERENCES users(id),
+                    name TEXT NOT NULL,
+                    description TEXT,
+                    cover_track_id TEXT,
+                    cover_image_url TEXT,
+                    track_count INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    deleted_at INTEGER
+                );
+                CREATE INDEX collections_by_owner
+                    ON collections(organization_id, owner_user_id, created_at DESC, seq DESC)
+                    WHERE deleted_at IS NULL;
+                CREATE TABLE collection_tracks (
+                    collection_id TEXT NOT NULL REFERENCES collections(id),
+                    track_id TEXT NOT NULL REFERENCES tracks(id),
+                    position INTEGER NOT NULL,
+                    added_at INTEGER NOT NULL,
+                    PRIMARY KEY (collection_id, track_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX collection_tracks_by_position ON collection_tracks(collection_id, position);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,199 @@
+import GRDB
+import MusicCore
+
+/// The queries and changes of one transaction. Statements are prepared once per
+/// connection and cached (`cachedStatement`).
+struct SQLiteTransaction: StoreWriter {
+    let db: Database
+
+    // MARK: Identity
+
+    func apiKey(hash: String) throws -> APIKeyRecord? {
+        let sql = "SELECT id, user_id, key_hash, active, created_at FROM api_keys WHERE key_hash = ?"
+        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [hash]).map { row in
+            APIKeyRecord(id: row[0], userID: row[1], hash: row[2], active: row[3], createdAt: Timestamp(secondsSince1970: row[4]))
+        }
+    }
+
+    func membership(userID: String, organizationID: String) throws -> Membership? {
+        let sql = "SELECT capabilities FROM memberships WHERE user_id = ? AND organization_id = ?"
+        return try String.fetchOne(db.cachedStatement(sql: sql), arguments: [userID, organizationID]).map { text in
+            let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
+            return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+        }
+    }
+
+    func organization(id: String) throws -> Organization? {
+        let sql = "SELECT id, name, created_at FROM organizations WHERE id = ?"
+        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id]).map { row in
+            Organization(id: row[0], name: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
+        }
+    }
+
+    func user(id: String) throws -> User? {
+        let sql = "SELECT id, email, created_at FROM users WHERE id = ?"
+        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id]).map { row in
+            User(id: row[0], email: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
+        }
+    }
+
+    func insert(_ organization: Organization) throws {
+        try db.cachedStatement(sql: "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [organization.id, organization.name, organization.createdAt.secondsSince1970])
+    }
+
+    func insert(_ user: User) throws {
+        try db.cachedStatement(sql: "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [user.id, user.email, user.createdAt.secondsSince1970])
+    }
+
+    func upsert(_ membership: Membership) throws {
+        let capabilities = membership.capabilities.map(\.rawValue).sorted().joined(separator: ",")
+        try db.cachedStatement(sql: """
+            INSERT INTO memberships (organization_id, user_id, capabilities) VALUES (?, ?, ?)
+            ON CONFLICT (user_id, organization_id) DO UPDATE SET capabilities = excluded.capabilities
+            """).execute(arguments: [membership.organizationID, membership.userID, capabilities])
+    }
+
+    func insert(_ key: APIKeyRecord) throws {
+        try db.cachedStatement(sql: "INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [key.id, key.userID, key.hash, key.active, key.createdAt.secondsSince1970])
+    }
+
+    func deactivateAPIKey(id: String) throws -> Bool {
+        try db.cachedStatement(sql: "UPDATE api_keys SET active = 0 WHERE id = ?").execute(arguments: [id])
+        return db.changesCount > 0
+    }
+
+    // MARK: Tracks
+
+    func track(id: String, organizationID: String) throws -> Track? {
+        let sql = """
+            SELECT id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds,
+                   instrumental, mime_type, licence_class, created_at, deleted_at
+            FROM tracks WHERE id = ? AND organization_id = ? AND deleted_at IS NULL
+            """
+        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id, organizationID]).map { row in
+            Track(
+                id: row[0], organizationID: row[1], ownerID: row[2], title: row[3], engine: row[4], mode: row[5],
+                measuredDurationSeconds: row[6], instrumental: row[7], mimeType: row[8], licenceClass: row[9],
+                createdAt: Timestamp(secondsSince1970: row[10]),
+                deletedAt: (row[11] as Int64?).map(Timestamp.init(secondsSince1970:))
+            )
+        }
+    }
+
+    func insert(_ track: Track) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO tracks (id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds,
+                                instrumental, mime_type, licence_class, created_at, deleted_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                track.id, track.organizationID, track.ownerID, track.title, track.engine, track.mode,
+                track.measuredDurationSeconds, track.instrumental, track.mimeType, track.licenceClass,
+                track.createdAt.secondsSince1970, track.deletedAt?.secondsSince1970,
+            ])
+    }
+
+    // MARK: Collections
+
+    private static let collectionColumns = """
+        id, organization_id, owner_user_id, name, description, cover_track_id, cover_image_url,
+        track_count, version, created_at, updated_at, deleted_at
+        """
+
+    private static func collection(from row: Row) -> Collection {
+        Collection(
+            id: row[0], organizationID: row[1], ownerID: row[2], name: row[3], description: row[4],
+            coverTrackID: row[5], coverImageURL: row[6], trackCount: row[7], version: row[8],
+            createdAt: Timestamp(secondsSince1970: row[9]), updatedAt: Timestamp(secondsSince1970: row[10]),
+            deletedAt: (row[11] as Int64?).map(Timestamp.init(secondsSince1970:))
+        )
+    }
+
+    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection? {
+        let sql = """
+            SELECT \(Self.collectionColumns) FROM collections
+            WHERE id = ? AND organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
+            """
+        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id, organizationID, ownerID]).map(Self.collection(from:))
+    }
+
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
+        let sql = """
+            SELECT \(Self.collectionColumns) FROM collections
+            WHERE organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
+            ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?
+            """
+        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [organizationID, ownerID, limit, offset])
+            .map(Self.collection(from:))
+    }
+
+    func insert(_ collection: Collection) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO collections (\(Self.collectionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: arguments(of: collection))
+    }
+
+    func update(_ collection: Collection) throws {
+        try db.cachedStatement(sql: """
+            UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
+                track_count = ?, version = ?, updated_at = ?, deleted_at = ?
+            WHERE id = ?
+            """).execute(arguments: [
+                collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
+                collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,
+                collection.deletedAt?.secondsSince1970, collection.id,
+            ])
+    }
+
+    private func arguments(of collection: Collection) -> StatementArguments {
+        [
+            collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
+            collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
+            collection.createdAt.secondsSince1970, collection.updatedAt.secondsSince1970,
+            collection.deletedAt?.secondsSince1970,
+        ]
+    }
+
+    // MARK: Members
+
+    func memberPosition(collectionID: String, trackID: String) throws -> Int? {
+        let sql = "SELECT position FROM collection_tracks WHERE collection_id = ? AND track_id = ?"
+        return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: [collectionID, trackID])
+    }
+
+    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember] {
+        let sql = """
+            SELECT track_id, position, added_at FROM collection_tracks
+            WHERE collection_id = ? AND position >= ? ORDER BY position LIMIT ?
+            """
+        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [collectionID, position, limit]).map { row in
+            CollectionMember(trackID: row[0], position: row[1], addedAt: Timestamp(secondsSince1970: row[2]))
+        }
+    }
+
+    func memberTrackIDs(collectionID: String) throws -> [String] {
+        let sql = "SELECT track_id FROM collection_tracks WHERE collection_id = ? ORDER BY position"
+        return try String.fetchAll(db.cachedStatement(sql: sql), arguments: [collectionID])
+    }
+
+    func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws {
+        try db.cachedStatement(sql: "INSERT INTO collection_tracks (collection_id, track_id, position, added_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [collectionID, trackID, position, addedAt.secondsSince1970])
+    }
+
+    func removeMember(collectionID: String, trackID: String, position: Int) throws {
+        try db.cachedStatement(sql: "DELETE FROM collection_tracks WHERE collection_id = ? AND track_id = ?")
+            .execute(arguments: [collectionID, trackID])
+        try db.cachedStatement(sql: "UPDATE collection_tracks SET position = position - 1 WHERE collection_id = ? AND position > ?")
+            .execute(arguments: [collectionID, position])
+    }
+
+    func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE collection_tracks SET position = ? WHERE collection_id = ? AND track_id = ?")
+        for (position, trackID) in newOrder.enumerated() where oldOrder[position] != trackID {
+            try statement.execute(arguments: [position, collectionID, trackID])
+        }
+    }
+}

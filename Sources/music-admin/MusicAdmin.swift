@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import MusicCore
+import MusicSQLite
+
+@main
+struct MusicAdmin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "music-admin",
+        abstract: "Administration of the music collections service.",
+        subcommands: [Migrate.self, Org.self, UserCommand.self, Key.self, TrackCommand.self, DemoCommand.self]
+    )
+}
+
+/// `--db` and `--json`, shared by every command.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
+    var db: String?
+
+    @Flag(help: "Print a JSON object instead of text.")
+    var json = false
+
+    func openStore() throws -> SQLiteStore {
+        let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        return try SQLiteStore(path: path)
+    }
+
+    /// Prints `fields` as a JSON object with --json, else as `name: value` lines.
+    func report(_ fields: [(String, Any)]) throws {
+        if json {
+            let object = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (name, value) in fields {
+                if let list = value as? [String] { print("\(name): \(list.joined(separator: " "))") } else { print("\(name): \(value)") }
+            }
+        }
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema.")
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let store = try options.openStore()
+        try store.migrate()
+        try options.report([("id", "schema"), ("status", "migrated")])
+    }
+}
+
+struct Org: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "org", abstract: "Organizations.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an organization.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization's name.") var name: String
+
+        func run() throws {
+            let organization = try AdminService(store: options.openStore()).createOrganization(name: name)
+            try options.report([("id", organization.id), ("name", organization.name)])
+        }
+    }
+}
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "user", abstract: "Users.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user, a member of one organization.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The user's e-mail address.") var email: String
+        @Option(help: "A capability to grant, e.g. USE_MUSIC_GENERATION (repeatable).") var capability: [String] = []
+
+        func run() throws {
+            let user = try AdminService(store: options.openStore())
+                .createUser(email: email, organizationID: org, capabilities: Set(capability.map(Capability.init(rawValue:))))
+            try options.report([("id", user.id), ("email", user.email), ("organization_id", org), ("capabilities", capability.sorted())])
+        }
+    }
+}
+
+struct Key: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "API keys.", subcommands: [Create.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API key; the raw key is printed once.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The user id (usr_...).") var user: String
+
+        func run() throws {
+            let (record, raw) = try AdminService(store: options.openStore()).createAPIKey(userID: user)
+            try options.report([("id", record.id), ("user_id", record.userID), ("key", raw)])
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deactivate an API key.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The key id (akey_...).") var keyID: String
+
+        func run() throws {
+            try AdminService(store: options.openStore()).revokeAPIKey(id: keyID)
+            try options.report([("id", keyID), ("active", false)])
+        }
+    }
+}
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Create demo data: an organization, a user with USE_MUSIC_GENERATION, an API key and 10 tracks."
+    )
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Also write the demo data as JSON to FILE (with --base-url).") var output: String?
+    @Option(help: "The service's base URL, written to --output.") var baseURL: String = "https://localhost:8443"
+
+    func run() throws {
+        let demo = try AdminService(store: options.openStore()).createDemo()
+        let fields: [(String, Any)] = [
+            ("id", demo.organization.id), ("organization_id", demo.organization.id), ("user_id", demo.user.id),
+            ("key_id", demo.keyID), ("api_key", demo.rawKey), ("track_ids", demo.tracks.map(\.id)), ("base_url", baseURL),
+        ]
+        if let output {
+            let object = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            let previous = umask(0o077)
+            defer { umask(previous) }
+            guard FileManager.default.createFile(atPath: output, contents: data) else {
+                throw ValidationError("cannot write \(output)")
+            }
+        }
+        try options.report(fields)
+    }
+}

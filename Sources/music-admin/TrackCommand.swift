@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import MusicCore
+
+struct TrackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "track", abstract: "Tracks.", subcommands: [Create.self, Import.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create one track.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The owning user id (usr_...).") var owner: String
+        @Option(help: "The title.") var title: String
+        @Option(help: "Measured duration in seconds.") var duration: Double?
+        @Flag(help: "The track has no vocals.") var instrumental = false
+        @Option(help: "Licence class.") var licenceClass: String = "standard"
+
+        func run() throws {
+            let draft = AdminService.TrackDraft(title: title, durationSeconds: duration, instrumental: instrumental, licenceClass: licenceClass)
+            let track = try AdminService(store: options.openStore()).createTracks([draft], organizationID: org, ownerID: owner)[0]
+            try options.report([("id", track.id), ("title", track.title), ("organization_id", org)])
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import tracks from a JSON Lines file, all or none.",
+            discussion: """
+                One JSON object per line: {"title": "...", "duration": 181.5, "instrumental": true,
+                "licence_class": "standard", "engine": "...", "mode": "...", "mime_type": "..."};
+                only title is required. Blank lines are skipped. A bad line stops the import
+                before anything is written, naming the line.
+                """
+        )
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The owning user id (usr_...).") var owner: String
+        @Argument(help: "The JSON Lines file.") var file: String
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+            let drafts = try Self.parse(data)
+            let store = try options.openStore()
+            let bar = ProgressBar(total: drafts.count)
+            let tracks = try AdminService(store: store).createTracks(drafts, organizationID: org, ownerID: owner) { bar.update($0) }
+            bar.finish()
+            try options.report([("id", org), ("imported", tracks.count), ("first_track_id", tracks.first?.id ?? "")])
+        }
+
+        static func parse(_ data: Data) throws -> [AdminService.TrackDraft] {
+            var drafts: [AdminService.TrackDraft] = []
+            for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+                let number = index + 1
+                guard line.contains(where: { $0 != 32 && $0 != 9 && $0 != 13 }) else { continue }
+                func fail(_ why: String) -> ValidationError { ValidationError("line \(number): \(why)") }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
+                    throw fail("not a JSON object")
+                }
+                guard let title = object["title"] as? String else { throw fail("title is required and must be a string") }
+                func text(_ key: String, _ fallback: String) throws -> String {
+                    guard let value = object[key], !(value is NSNull) else { return fallback }
+                    guard let string = value as? String else { throw fail("\(key) must be a string") }
+                    return string
+                }
+                var duration: Double?
+                if let value = object["duration"], !(value is NSNull) {
+                    guard let number = value as? NSNumber, !(value is Bool) else { throw fail("duration must be a number") }
+                    duration = number.doubleValue
+                }
+                var instrumental = false
+                if let value = object["instrumental"], !(value is NSNull) {
+                    guard let flag = value as? Bool else { throw fail("instrumental must be true or false") }
+                    instrumental = flag
+                }
+                let draft = AdminService.TrackDraft(
+                    title: title, durationSeconds: duration, instrumental: instrumental,
+                    licenceClass: try text("licence_class", "standard"), engine: try text("engine", "studio-v1"),
+                    mode: try text("mode", "text_to_music"), mimeType: try text("mime_type", "audio/mpeg")
+                )
+                do { try draft.check() } catch { throw fail("\(error)") }
+                drafts.append(draft)
+            }
+            return drafts
+        }
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar {
+    let total: Int
+    let enabled = isatty(2) == 1
+    private var lastDrawn = -1
+
+    init(total: Int) { self.total = total }
+
+    func update(_ done: Int) {
+        guard enabled, total > 0 else { return }
+        let percent = done * 100 / total
+        guard percent != lastDrawn else { return }
+        lastDrawn = percent
+        let width = 30
+        let filled = width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\rimporting [\(bar)] \(done)/\(total) \(percent)%".utf8))
+    }
+
+    func finish() {
+        if enabled, total > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import FastCGI
+import Foundation
+import Logging
+import MusicAPI
+import MusicSQLite
+
+@main
+struct MusicFCGI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "music-fcgi",
+        abstract: "The music collections API as a FastCGI worker.",
+        discussion: """
+            By default the worker serves the listening socket that spawn-fcgi (or systemd)
+            hands it on file descriptor 0. For development it can open its own with
+            --socket or --listen.
+
+            Threads: with nginx's `fastcgi_keep_conn on`, every idle kept-alive upstream
+            connection holds one thread. Keep --threads above `keepalive` x nginx worker
+            processes plus the requests you expect in flight (the shipped nginx config:
+            keepalive 16 x 2 workers = 32 idle at most; the default 64 leaves 32 for work).
+            """
+    )
+
+    @Option(help: "Create and serve a unix socket at PATH (mode 0660).")
+    var socket: String?
+
+    @Option(help: "Create and serve a TCP socket, HOST:PORT (e.g. 127.0.0.1:9000).")
+    var listen: String?
+
+    @Option(help: "Worker threads, each blocking in FCGX_Accept_r.")
+    var threads: Int = 64
+
+    @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
+    var db: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
+        guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "music.fcgi")
+        let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
+        let store = try SQLiteStore(path: path)
+        let api = MusicAPI(store: store, logger: Logger(label: "music.api"))
+
+        let listening: ListeningSocket
+        if let socket { listening = .unix(path: socket) } else if let listen { listening = .tcp(address: listen) } else { listening = .inherited }
+        let server = FastCGIServer(
+            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes),
+            responder: MusicResponder(api: api),
+            logger: logger
+        )
+        SignalWatcher.install { signal in
+            logger.info("signal received", metadata: ["signal": "\(signal)"])
+            server.shutdown()
+        }
+        do {
+            try server.run()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+        if let socket { unlink(socket) }
+    }
+}
