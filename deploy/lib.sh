@@ -1,0 +1,151 @@
+# Shared by deploy/up, deploy/down and deploy/test. Source it; do not run it.
+# Everything is configured by environment variables (defaults in brackets):
+#   MUSIC_VAR_DIR     state: database, logs, pid files, TLS files   [<checkout>/var]
+#   MUSIC_RUN_DIR     worker sockets and nginx temp files; must be reachable by
+#                     www-data, so never under /root              [/run/music-collections-<id>]
+#   MUSIC_HTTP_PORT   plain HTTP on 127.0.0.1                      [8080]
+#   MUSIC_HTTPS_PORT  HTTPS                                        [8443]
+#   MUSIC_WORKERS     worker processes, one socket each            [1]
+#   MUSIC_THREADS     threads per worker                           [64]
+#   MUSIC_BUILD       release or debug                             [release]
+#   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
+#   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR=${MUSIC_VAR_DIR:-$ROOT/var}
+mkdir -p "$VAR"
+VAR=$(cd "$VAR" && pwd)
+INSTANCE=$(printf '%s' "$VAR" | md5sum | cut -c1-10)
+RUN_DIR=${MUSIC_RUN_DIR:-/run/music-collections-$INSTANCE}
+HTTP_PORT=${MUSIC_HTTP_PORT:-8080}
+HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
+WORKERS=${MUSIC_WORKERS:-1}
+THREADS=${MUSIC_THREADS:-64}
+BUILD=${MUSIC_BUILD:-release}
+DB=${MUSIC_DB:-$VAR/music.sqlite}
+NGINX_USER=www-data
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages the stack needs, when missing (apt-get update once).
+ensure_packages() {
+    local wanted=(libfcgi-dev libfcgi-bin spawn-fcgi nginx openssl curl libsqlite3-dev ca-certificates "$@")
+    local missing=()
+    for package in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]}"
+        [ "$(id -u)" = 0 ] || die "run as root to install ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        # A fresh nginx package must not start the distribution's own server.
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        rm -f /usr/sbin/policy-rc.d
+    fi
+}
+
+# Builds the executables; sets BIN to the folder holding them.
+build() {
+    say "building ($BUILD)"
+    (cd "$ROOT" && swift build -c "$BUILD" --product music-fcgi >&2 && swift build -c "$BUILD" --product music-admin >&2)
+    BIN=$(cd "$ROOT" && swift build -c "$BUILD" --show-bin-path)
+}
+
+prepare_dirs() {
+    mkdir -p "$VAR/log" "$VAR/run" "$VAR/nginx" "$VAR/tls"
+    # The socket folder: root and nginx's group only (nothing else may reach the socket).
+    install -d -m 0750 -o root -g "$NGINX_USER" "$RUN_DIR"
+    install -d -m 0750 -o "$NGINX_USER" -g "$NGINX_USER" "$RUN_DIR/nginx"
+}
+
+worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
+
+# A self-signed certificate for localhost, unless MUSIC_TLS_CERT/MUSIC_TLS_KEY name one.
+ensure_tls() {
+    if [ -n "${MUSIC_TLS_CERT:-}" ]; then
+        TLS_CERT=$MUSIC_TLS_CERT
+        TLS_KEY=${MUSIC_TLS_KEY:?MUSIC_TLS_KEY must be set with MUSIC_TLS_CERT}
+        return
+    fi
+    TLS_CERT=$VAR/tls/cert.pem
+    TLS_KEY=$VAR/tls/key.pem
+    if [ ! -s "$TLS_CERT" ] || [ ! -s "$TLS_KEY" ]; then
+        say "generating a self-signed TLS certificate for localhost"
+        (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=localhost" \
+            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -keyout "$TLS_KEY" -out "$TLS_CERT" 2>/dev/null)
+    fi
+}
+
+render_nginx() {
+    local upstreams="" index
+    for index in $(seq 1 "$WORKERS"); do
+        upstreams+="server unix:$(worker_socket "$index");"
+    done
+    sed -e "s|@VAR@|$VAR|g" -e "s|@RUN@|$RUN_DIR|g" -e "s|@NGINX@|$ROOT/nginx|g" \
+        -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
+        -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+        "$ROOT/nginx/nginx.conf.template" > "$VAR/nginx/nginx.conf"
+}
+
+# Starts worker N under a small supervisor that restarts it when it dies.
+# spawn-fcgi creates the socket (0660, owned by www-data) and execs the worker
+# in place (-n), so the pid written is the worker's own.
+start_worker() {
+    local index=$1 socket
+    socket=$(worker_socket "$index")
+    rm -f "$VAR/run/stopping"
+    setsid bash -c '
+        trap "exit 0" TERM
+        while [ ! -e "$0/run/stopping" ]; do
+            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -- "$3/music-fcgi" --db "$4" --threads "$5" \
+                >> "$0/log/worker-$6.log" 2>&1 &
+            echo $! > "$0/run/worker-$6.pid"
+            wait $! || true
+            [ -e "$0/run/stopping" ] && break
+            echo "$(date -u +%FT%TZ) worker $6 exited; restarting" >> "$0/log/worker-$6.log"
+            sleep 0.5
+        done
+    ' "$VAR" "$socket" "$NGINX_USER" "$BIN" "$DB" "$THREADS" "$index" </dev/null >/dev/null 2>&1 &
+    echo $! > "$VAR/run/supervisor-$index.pid"
+}
+
+start_nginx() {
+    TZ=UTC nginx -e "$VAR/log/nginx-error.log" -c "$VAR/nginx/nginx.conf" -t -q
+    TZ=UTC nginx -e "$VAR/log/nginx-error.log" -c "$VAR/nginx/nginx.conf"
+}
+
+# Waits until the health endpoint answers 200 through nginx.
+wait_healthy() {
+    local deadline=$((SECONDS + ${1:-30}))
+    until curl -skf -o /dev/null "https://127.0.0.1:$HTTPS_PORT/v1/music/health"; do
+        [ $SECONDS -lt $deadline ] || die "the stack did not become healthy; see $VAR/log/"
+        sleep 0.2
+    done
+}
+
+# Sends SIGTERM to the pid in FILE and waits for it to end (SIGKILL after a timeout).
+stop_pid_file() {
+    local file=$1 signal=${2:-TERM} pid
+    [ -s "$file" ] || return 0
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -"$signal" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 70); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+}
+
+stop_stack() {
+    touch "$VAR/run/stopping"
+    local file
+    for file in "$VAR"/run/supervisor-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
+    for file in "$VAR"/run/worker-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
+    stop_pid_file "$VAR/run/nginx.pid" QUIT
+    rm -f "$RUN_DIR"/worker-*.sock
+}
