@@ -77,6 +77,7 @@ let package = Package(
             dependencies: [
                 "MusicAPI", "MusicSQLite", "MusicCore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

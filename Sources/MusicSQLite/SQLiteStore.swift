@@ -49,3 +49,10 @@ public final class SQLiteStore: Store {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 }
+
+extension SQLiteStore {
+    /// The value of a PRAGMA on a reader connection (for checks and tests).
+    public func pragma(_ name: String) throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") ?? "" }
+    }
+}

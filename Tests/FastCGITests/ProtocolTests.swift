@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker over a real socket with the real protocol. Serialized: each test
+/// owns one worker process.
+@Suite("FastCGI protocol against a running music-fcgi", .serialized)
+struct ProtocolTests {
+    @Test("health answers 200 with Status, headers and the request id")
+    func health() throws {
+        let worker = try WorkerProcess()
+        let response = try worker.client().request(worker.params("GET", "/v1/music/health"))
+        #expect(response.status == 200)
+        #expect(response.text == #"{"status":"ok"}"#)
+        #expect(response.headers["x-request-id"] == "req_feedc0de")
+        #expect(response.headers["content-type"] == "application/json")
+    }
+
+    @Test("a body split across many small records arrives whole")
+    func bodySplitAcrossRecords() throws {
+        let worker = try WorkerProcess()
+        let name = String(repeating: "split-", count: 80)
+        let body = Array(#"{"name": "\#(name)", "description": "across many records"}"#.utf8)
+        let response = try worker.client().request(
+            worker.params("POST", "/v1/music/\(worker.organizationID)/collections", contentLength: body.count, key: true),
+            body: body, chunk: 7)
+        #expect(response.status == 201)
+        #expect(response.json["name"] as? String == name)
+        #expect(response.json["description"] as? String == "across many records")
+    }
+
+    @Test("a body of exactly 1 MiB is read; one byte more answers 413 and the worker stays healthy")
+    func bodyCap() throws {
+        let worker = try WorkerProcess()
+        let prefix = Array(#"{"name": "at the cap", "padding": ""#.utf8)
+        let suffix = Array(#""}"#.utf8)
+        let atCap = prefix + [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) - prefix.count - suffix.count) + suffix
+        #expect(atCap.count == 1 << 20)
+        let path = "/v1/music/\(worker.organizationID)/collections"
+        let accepted = try worker.client().request(worker.params("POST", path, contentLength: atCap.count, key: true), body: atCap)
+        #expect(accepted.status == 201)
+        #expect(accepted.json["name"] as? String == "at the cap")
+
+        let over = atCap + [UInt8(ascii: " ")]
+        let client = try worker.client()
+        try client.sendBegin(keepConnection: true)
+        try client.sendParams(worker.params("POST", path, contentLength: over.count, key: true))
+        try client.sendStdin(Array(over.prefix(4096)), end: false)
+        let rejected = try client.readResponse()
+        #expect(rejected.status == 413)
+        #expect(rejected.json["error"].flatMap { ($0 as? [String: Any])?["code"] as? String } == "PAYLOAD_TOO_LARGE")
+        #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
+    }
+
+    @Test("CONTENT_LENGTH larger than the body sent gives the request the bytes that came")
+    func shortBody() throws {
+        let worker = try WorkerProcess()
+        let body = Array(#"{"name": "short"}"#.utf8)
+        let response = try worker.client().request(
+            worker.params("POST", "/v1/music/\(worker.organizationID)/collections", contentLength: body.count + 50, key: true), body: body)
+        #expect(response.status == 201)
+        #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
+    }
+
+    @Test("an unparsable CONTENT_LENGTH answers a 400 envelope")
+    func invalidContentLength() throws {
+        let worker = try WorkerProcess()
+        let response = try worker.client().request([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/v1/music/health"), ("CONTENT_LENGTH", "-5")])
+        #expect(response.status == 400)
+        #expect(response.headers["content-type"] == "application/json")
+    }
+
+    @Test("several requests run one after another on one kept-alive connection")
+    func keepConnection() throws {
+        let worker = try WorkerProcess()
+        let client = try worker.client()
+        for index in 0..<20 {
+            let response = try client.request(worker.params("GET", "/v1/music/health", requestID: "k\(index)"), keepConnection: true)
+            #expect(response.status == 200)
+            #expect(response.headers["x-request-id"] == "req_k\(index)")
+        }
+    }
+
+    @Test("200 concurrent requests are all answered correctly")
+    func concurrentRequests() throws {
+        let worker = try WorkerProcess(threads: 64)
+        // All 200 requests are sent before any answer is read: 200 in flight at once.
+        var clients: [FastCGIClient] = []
+        for index in 0..<200 {
+            let client = try worker.client()
+            try client.sendBegin()
+            try client.sendParams(worker.params("GET", "/v1/music/c\(index)", requestID: "r\(index)"))
+            try client.sendStdin([])
+            clients.append(client)
+        }
+        for (index, client) in clients.enumerated() {
+            let response = try client.readResponse()
+            #expect(response.status == 404)
+            #expect((response.json["error"] as? [String: Any])?["trace_id"] as? String == "req_r\(index)")
+        }
+    }
+
+    @Test("clients that hang up before the answer never kill the worker")
+    func clientsHangingUp() throws {
+        let worker = try WorkerProcess()
+        for _ in 0..<50 {
+            let client = try worker.client()
+            try client.sendBegin()
+            try client.sendParams(worker.params("GET", "/v1/music/\(worker.organizationID)/collections?limit=100", key: true))
+            try client.sendStdin([])
+            // The client goes away without reading: the worker's write fails with EPIPE.
+        }
+        usleep(200_000)
+        #expect(worker.process.isRunning)
+        #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
+    }
+
+    @Test("SIGTERM lets the request in flight finish, refuses new ones, and exits 0 within 5 s")
+    func sigtermDrains() throws {
+        let worker = try WorkerProcess()
+        let idle = try worker.client()
+        #expect(try idle.request(worker.params("GET", "/v1/music/health"), keepConnection: true).status == 200)
+
+        let body = Array(#"{"name": "in flight during shutdown"}"#.utf8)
+        let inFlight = try worker.client()
+        try inFlight.sendBegin()
+        try inFlight.sendParams(worker.params("POST", "/v1/music/\(worker.organizationID)/collections", contentLength: body.count, key: true))
+        try inFlight.sendStdin(Array(body.prefix(10)), end: false)
+        usleep(200_000)
+
+        let started = Date()
+        worker.terminate()
+        usleep(300_000)
+        #expect((try? worker.client().request(worker.params("GET", "/v1/music/health"))) == nil)
+
+        try inFlight.sendStdin(Array(body.dropFirst(10)))
+        let response = try inFlight.readResponse()
+        #expect(response.status == 201)
+        #expect(response.json["name"] as? String == "in flight during shutdown")
+
+        let status = worker.waitForExit(timeout: 5)
+        #expect(status == 0)
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+}

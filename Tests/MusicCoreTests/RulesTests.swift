@@ -1,0 +1,61 @@
+import MusicCore
+import Testing
+
+@Suite("Field rules, keys, ids and timestamps")
+struct RulesTests {
+    @Test("names of 1 to 512 code points pass; 0 and 513 fail")
+    func nameBounds() {
+        #expect(throws: Never.self) { try CollectionRules.checkName("a") }
+        #expect(throws: Never.self) { try CollectionRules.checkName(String(repeating: "ß", count: 512)) }
+        #expect(throws: MusicError.self) { try CollectionRules.checkName("") }
+        #expect(throws: MusicError.self) { try CollectionRules.checkName(String(repeating: "x", count: 513)) }
+        // One grapheme, two code points: counted as two.
+        #expect(throws: MusicError.self) { try CollectionRules.checkName(String(repeating: "e\u{301}", count: 257)) }
+    }
+
+    @Test("a generated key is well formed, hashes to 64 hex digits and is never its own hash")
+    func apiKeys() {
+        let key = APIKey.generate()
+        #expect(APIKey.isWellFormed(key))
+        #expect(key.count == 43)
+        let hash = APIKey.hash(key)
+        #expect(hash.count == 64)
+        #expect(hash != key)
+        #expect(APIKey.hash(key) == hash)
+        #expect(APIKey.generate() != key)
+        #expect(!APIKey.isWellFormed("ak_" + String(repeating: "a", count: 39)))
+        #expect(!APIKey.isWellFormed("ak_" + String(repeating: "é", count: 40)))
+        #expect(APIKey.constantTimeEquals(hash, hash))
+        #expect(!APIKey.constantTimeEquals(hash, APIKey.hash("other")))
+    }
+
+    @Test("SHA-256 of a known input matches the standard vector")
+    func hashVector() {
+        #expect(APIKey.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test("ids are the prefix and 12 lowercase hex digits")
+    func identifiers() {
+        let id = Identifier.make(Identifier.collection)
+        #expect(Identifier.isWellFormed(id, prefix: "mcoll_"))
+        #expect(!Identifier.isWellFormed("mcoll_ABCDEF123456", prefix: "mcoll_"))
+        #expect(!Identifier.isWellFormed("mcoll_12345", prefix: "mcoll_"))
+    }
+
+    @Test("timestamps print as ISO 8601 UTC with a Z, to the second")
+    func timestamps() {
+        #expect(Timestamp(secondsSince1970: 1_782_642_600).iso8601 == "2026-06-28T10:30:00Z")
+        #expect(Timestamp(secondsSince1970: 0).iso8601 == "1970-01-01T00:00:00Z")
+    }
+
+    @Test("If-Match parses lists, star and weak tags")
+    func ifMatch() {
+        let collection = Collection(id: "mcoll_000000000001", organizationID: "o", ownerID: "u", name: "n", version: 3,
+                                    createdAt: .init(secondsSince1970: 0), updatedAt: .init(secondsSince1970: 0))
+        #expect(IfMatch(headerValue: nil) == nil)
+        #expect(IfMatch(headerValue: "*")!.isSatisfied(by: collection))
+        #expect(IfMatch(headerValue: " \"a\" , \(collection.etag) ")!.isSatisfied(by: collection))
+        #expect(!IfMatch(headerValue: "W/\(collection.etag)")!.isSatisfied(by: collection))
+        #expect(!IfMatch(headerValue: "\"mcoll_000000000001-2\"")!.isSatisfied(by: collection))
+    }
+}
