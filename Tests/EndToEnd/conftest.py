@@ -1,0 +1,29 @@
+"""The stack under test: started by deploy/test with deploy/up --detach; these
+fixtures read where it runs from the environment deploy/test exports."""
+import json
+import os
+import pathlib
+
+import pytest
+
+
+class Stack:
+    def __init__(self):
+        self.var = pathlib.Path(os.environ["MUSIC_VAR_DIR"])
+        self.https = f"https://localhost:{os.environ['MUSIC_HTTPS_PORT']}"
+        self.http = f"http://127.0.0.1:{os.environ['MUSIC_HTTP_PORT']}"
+        self.cert = str(self.var / "tls" / "cert.pem")
+        demo = json.loads((self.var / "demo.json").read_text())
+        self.org = demo["organization_id"]
+        self.key = demo["api_key"]
+        self.tracks = demo["track_ids"]
+        self.api = f"{self.https}/v1/music/{self.org}"
+
+    def pid(self, name):
+        path = self.var / "run" / f"{name}.pid"
+        return int(path.read_text()) if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def stack():
+    return Stack()

@@ -1,0 +1,144 @@
+"""End-to-end: real requests through nginx (TLS and plain HTTP) to the worker."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+
+def envelope_ok(response, status, code):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["success"] is False
+    error = body["error"]
+    assert error["code"] == code
+    assert error["status"] == status
+    assert error["trace_id"] == response.headers["X-Request-ID"]
+    assert error["trace_id"].startswith("req_") and len(error["trace_id"]) == 36
+    assert error["timestamp"].endswith("Z")
+    return error
+
+
+def test_health_over_tls(stack):
+    response = requests.get(f"{stack.https}/v1/music/health", verify=stack.cert)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_over_plain_http_on_loopback(stack):
+    assert requests.get(f"{stack.http}/v1/music/health").json() == {"status": "ok"}
+
+
+def test_https_speaks_http2(stack):
+    version = subprocess.run(
+        ["curl", "-s", "--http2", "--cacert", stack.cert, "-o", "/dev/null", "-w", "%{http_version}",
+         f"{stack.https}/v1/music/health"], capture_output=True, text=True, check=True).stdout
+    assert version == "2"
+
+
+def test_unknown_path_is_404_envelope_with_matching_trace_id(stack):
+    envelope_ok(requests.get(f"{stack.https}/nowhere", verify=stack.cert), 404, "RESOURCE_NOT_FOUND")
+
+
+def test_wrong_method_is_405_with_allow(stack):
+    response = requests.put(f"{stack.https}/v1/music/health", verify=stack.cert)
+    envelope_ok(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == "GET"
+
+
+def test_two_mib_post_is_json_413_from_nginx(stack):
+    response = requests.post(f"{stack.api}/collections", data=b"x" * (2 << 20), verify=stack.cert,
+                             headers={"X-API-Key": stack.key, "Content-Type": "application/json"})
+    envelope_ok(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_key_passes_through_both_header_forms(stack):
+    assert requests.get(f"{stack.api}/collections", headers={"X-API-Key": stack.key}, verify=stack.cert).status_code == 200
+    assert requests.get(f"{stack.api}/collections", headers={"Authorization": f"Bearer {stack.key}"},
+                        verify=stack.cert).status_code == 200
+    envelope_ok(requests.get(f"{stack.api}/collections", verify=stack.cert), 401, "AUTHENTICATION_REQUIRED")
+
+
+def test_client_request_id_cannot_replace_nginx_one(stack):
+    response = requests.get(f"{stack.https}/nowhere", headers={"X-Request-ID": "chosen-by-client"}, verify=stack.cert)
+    assert response.json()["error"]["trace_id"] != "req_chosen-by-client"
+
+
+def curl(stack, *args):
+    result = subprocess.run(["curl", "-s", "--cacert", stack.cert, "-w", "\n%{http_code}", *args],
+                            capture_output=True, text=True, check=True)
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+def test_documented_flow_with_curl_and_the_demo_key(stack):
+    key = ["-H", f"X-API-Key: {stack.key}"]
+    json_type = ["-H", "Content-Type: application/json"]
+    status, created = curl(stack, "-X", "POST", f"{stack.api}/collections", *key, *json_type,
+                           "-d", '{"name": "Focus Sessions", "description": "Instrumental tracks for deep work"}')
+    assert status == 201 and created["track_count"] == 0
+    collection = f"{stack.api}/collections/{created['id']}"
+    for track in stack.tracks[:3]:
+        status, ack = curl(stack, "-X", "POST", f"{collection}/tracks", *key, *json_type, "-d", json.dumps({"track_id": track}))
+        assert (status, ack) == (200, {"success": True, "id": track, "detail": "Track added to collection."})
+    status, listing = curl(stack, f"{collection}/tracks", *key)
+    assert [item["track_id"] for item in listing["items"]] == stack.tracks[:3]
+    status, ack = curl(stack, "-X", "PATCH", f"{collection}/order", *key, *json_type,
+                       "-d", json.dumps({"ordered_track_ids": [stack.tracks[2]]}))
+    assert ack["detail"] == "Collection reordered."
+    status, ack = curl(stack, "-X", "DELETE", f"{collection}/tracks/{stack.tracks[0]}", *key)
+    assert ack["detail"] == "Track removed from collection."
+    status, listing = curl(stack, f"{collection}/tracks", *key)
+    assert [(item["track_id"], item["position"]) for item in listing["items"]] == [(stack.tracks[2], 0), (stack.tracks[1], 1)]
+    status, ack = curl(stack, "-X", "DELETE", collection, *key)
+    assert (status, ack["detail"]) == (200, "Collection deleted.")
+    status, gone = curl(stack, collection, *key)
+    assert status == 404 and gone["error"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_logs_never_hold_the_api_key(stack):
+    requests.get(f"{stack.api}/collections", headers={"X-API-Key": stack.key}, verify=stack.cert)
+    time.sleep(1.2)  # the access log is flushed every second
+    logs = list((stack.var / "log").iterdir())
+    assert logs
+    for path in logs:
+        assert stack.key not in path.read_text(errors="replace"), path
+
+
+def connect_as(user, path):
+    probe = f"import socket; socket.socket(socket.AF_UNIX).connect({path!r})"
+    return subprocess.run(["runuser", "-u", user, "--", "python3", "-c", probe], capture_output=True, text=True)
+
+
+def test_socket_is_reachable_by_nginx_user_only(stack):
+    run_dir = os.environ["MUSIC_RUN_DIR"]
+    sockets = [os.path.join(run_dir, name) for name in os.listdir(run_dir) if name.endswith(".sock")]
+    assert sockets
+    assert os.stat(run_dir).st_mode & 0o007 == 0
+    for path in sockets:
+        assert os.stat(path).st_mode & 0o777 == 0o660
+        assert connect_as("www-data", path).returncode == 0
+        refused = connect_as("nobody", path)
+        assert refused.returncode != 0 and "PermissionError" in refused.stderr
+
+
+def test_a_dead_worker_is_restarted_by_the_supervisor(stack):
+    old = stack.pid("worker-1")
+    os.kill(old, signal.SIGKILL)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if stack.pid("worker-1") != old and requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200:
+            break
+        time.sleep(0.1)
+    assert stack.pid("worker-1") != old
+    assert requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200
+
+
+def test_no_worker_gives_the_502_envelope(stack):
+    os.kill(stack.pid("supervisor-1"), signal.SIGTERM)
+    os.kill(stack.pid("worker-1"), signal.SIGTERM)
+    time.sleep(1)
+    envelope_ok(requests.get(f"{stack.https}/v1/music/health", verify=stack.cert), 502, "SERVICE_UNAVAILABLE")
