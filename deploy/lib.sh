@@ -81,15 +81,16 @@ ensure_tls() {
     fi
 }
 
+# Renders nginx/nginx.conf.template into FILE (default var/nginx/nginx.conf).
 render_nginx() {
-    local upstreams="" index
+    local output=${1:-$VAR/nginx/nginx.conf} upstreams="" index
     for index in $(seq 1 "$WORKERS"); do
         upstreams+="server unix:$(worker_socket "$index");"
     done
     sed -e "s|@VAR@|$VAR|g" -e "s|@RUN@|$RUN_DIR|g" -e "s|@NGINX@|$ROOT/nginx|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
         -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
-        "$ROOT/nginx/nginx.conf.template" > "$VAR/nginx/nginx.conf"
+        "$ROOT/nginx/nginx.conf.template" > "$output"
 }
 
 # Starts worker N under a small supervisor that restarts it when it dies.

@@ -1,5 +1,6 @@
 """End-to-end: real requests through nginx (TLS and plain HTTP) to the worker."""
 import json
+import pathlib
 import os
 import signal
 import subprocess
@@ -142,3 +143,30 @@ def test_no_worker_gives_the_502_envelope(stack):
     os.kill(stack.pid("worker-1"), signal.SIGTERM)
     time.sleep(1)
     envelope_ok(requests.get(f"{stack.https}/v1/music/health", verify=stack.cert), 502, "SERVICE_UNAVAILABLE")
+
+
+def test_systemd_units_verify(tmp_path):
+    """The production units pass systemd-analyze verify (binaries pointed at this build)."""
+    units = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "systemd"
+    bin_dir = os.environ["MUSIC_BIN_DIR"]
+    for unit in units.iterdir():
+        text = unit.read_text().replace("/usr/local/bin", bin_dir)
+        (tmp_path / unit.name.replace("@.", "@1.")).write_text(text)
+    names = [str(path) for path in sorted(tmp_path.iterdir())]
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *names], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "music" not in result.stderr, result.stderr
+
+
+def test_rendered_production_config_is_valid_nginx(tmp_path, stack):
+    env = dict(os.environ, MUSIC_WORKERS="2", MUSIC_VAR_DIR=str(tmp_path / "var"), MUSIC_RUN_DIR=str(tmp_path / "run"),
+               MUSIC_TLS_CERT=stack.cert, MUSIC_TLS_KEY=str(stack.var / "tls" / "key.pem"))
+    root = pathlib.Path(__file__).resolve().parents[2]
+    config = subprocess.run([str(root / "deploy" / "render-nginx")], env=env, capture_output=True, text=True, check=True).stdout
+    assert config.count(f"server unix:{tmp_path}/run/worker-") == 2
+    path = tmp_path / "nginx.conf"
+    path.write_text(config)
+    for folder in ["client_body", "fastcgi", "proxy", "uwsgi", "scgi"]:
+        (tmp_path / "run" / "nginx" / folder).mkdir(parents=True, exist_ok=True)
+    check = subprocess.run(["nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-c", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
