@@ -9,6 +9,8 @@
 #   MUSIC_THREADS     threads per worker                           [64]
 #   MUSIC_BUILD       release or debug                             [release]
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
+#   MUSIC_RATE_LIMIT  requests per second per API key (or per address without one) [100]
+#   MUSIC_RATE_BURST  requests above the rate served at once before 429s   [200]
 #   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
 
 set -euo pipefail
@@ -24,6 +26,8 @@ HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
 WORKERS=${MUSIC_WORKERS:-1}
 THREADS=${MUSIC_THREADS:-64}
 BUILD=${MUSIC_BUILD:-release}
+RATE=${MUSIC_RATE_LIMIT:-100}
+BURST=${MUSIC_RATE_BURST:-200}
 DB=${MUSIC_DB:-$VAR/music.sqlite}
 NGINX_USER=www-data
 
@@ -81,16 +85,22 @@ ensure_tls() {
     fi
 }
 
-# Renders nginx/nginx.conf.template into FILE (default var/nginx/nginx.conf).
+# Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
+# nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx/nginx.conf} upstreams="" index
+    local output=${1:-$VAR/nginx} upstreams="" index file name
+    mkdir -p "$output"
     for index in $(seq 1 "$WORKERS"); do
         upstreams+="server unix:$(worker_socket "$index");"
     done
-    sed -e "s|@VAR@|$VAR|g" -e "s|@RUN@|$RUN_DIR|g" -e "s|@NGINX@|$ROOT/nginx|g" \
-        -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
-        -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
-        "$ROOT/nginx/nginx.conf.template" > "$output"
+    for file in "$ROOT"/nginx/*; do
+        name=$(basename "$file" .template)
+        sed -e "s|@VAR@|$VAR|g" -e "s|@RUN@|$RUN_DIR|g" -e "s|@NGINX@|$output|g" \
+            -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
+            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+            -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
+            "$file" > "$output/$name"
+    done
 }
 
 # Starts worker N under a small supervisor that restarts it when it dies.

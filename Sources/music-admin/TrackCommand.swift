@@ -64,13 +64,13 @@ struct TrackCommand: ParsableCommand {
                 }
                 var duration: Double?
                 if let value = object["duration"], !(value is NSNull) {
-                    guard let number = value as? NSNumber, !(value is Bool) else { throw fail("duration must be a number") }
+                    guard let number = value as? NSNumber, !isJSONBoolean(number) else { throw fail("duration must be a number") }
                     duration = number.doubleValue
                 }
                 var instrumental = false
                 if let value = object["instrumental"], !(value is NSNull) {
-                    guard let flag = value as? Bool else { throw fail("instrumental must be true or false") }
-                    instrumental = flag
+                    guard let flag = value as? NSNumber, isJSONBoolean(flag) else { throw fail("instrumental must be true or false") }
+                    instrumental = flag.boolValue
                 }
                 let draft = AdminService.TrackDraft(
                     title: title, durationSeconds: duration, instrumental: instrumental,
@@ -83,6 +83,12 @@ struct TrackCommand: ParsableCommand {
             return drafts
         }
     }
+}
+
+/// JSONSerialization gives numbers and booleans alike as NSNumber (and `is Bool`
+/// holds for 0 and 1): a boolean is the one whose type encoding is `c`.
+private func isJSONBoolean(_ number: NSNumber) -> Bool {
+    String(cString: number.objCType) == "c"
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.

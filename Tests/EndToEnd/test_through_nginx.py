@@ -1,6 +1,7 @@
 """End-to-end: real requests through nginx (TLS and plain HTTP) to the worker."""
 import json
 import pathlib
+import re
 import os
 import signal
 import subprocess
@@ -162,11 +163,14 @@ def test_rendered_production_config_is_valid_nginx(tmp_path, stack):
     env = dict(os.environ, MUSIC_WORKERS="2", MUSIC_VAR_DIR=str(tmp_path / "var"), MUSIC_RUN_DIR=str(tmp_path / "run"),
                MUSIC_TLS_CERT=stack.cert, MUSIC_TLS_KEY=str(stack.var / "tls" / "key.pem"))
     root = pathlib.Path(__file__).resolve().parents[2]
-    config = subprocess.run([str(root / "deploy" / "render-nginx")], env=env, capture_output=True, text=True, check=True).stdout
+    out = tmp_path / "nginx"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(out)], env=env, capture_output=True, text=True, check=True)
+    config = (out / "nginx.conf").read_text()
     assert config.count(f"server unix:{tmp_path}/run/worker-") == 2
-    path = tmp_path / "nginx.conf"
-    path.write_text(config)
+    for path in out.iterdir():
+        assert not re.search(r"@[A-Z_]+@", path.read_text()), path
     for folder in ["client_body", "fastcgi", "proxy", "uwsgi", "scgi"]:
         (tmp_path / "run" / "nginx" / folder).mkdir(parents=True, exist_ok=True)
-    check = subprocess.run(["nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-c", str(path)], capture_output=True, text=True)
+    check = subprocess.run(["nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-c", str(out / "nginx.conf")],
+                           capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
