@@ -38,11 +38,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // One SQLite setting Swift cannot make (sqlite3_config is variadic).
+        .target(
+            name: "CSQLiteTuning",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         // The `Store` on SQLite through GRDB.
         .target(
             name: "MusicSQLite",
             dependencies: [
-                "MusicCore",
+                "MusicCore", "CSQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -129,7 +129,7 @@ public final class FastCGIServer: Sendable {
             request.pointee.keepConnection = 0
             response = responder.respondToOversizedBody(of: head, declaredLength: length)
         case .declared(let length):
-            response = responder.respond(to: head, body: readBody(request.pointee.in, upTo: length))
+            response = responder.respond(to: head, body: readBody(request.pointee.in, upTo: length, expected: length))
         case .absent:
             let body = readBody(request.pointee.in, upTo: configuration.maxBodyBytes + 1)
             if body.count > configuration.maxBodyBytes {
@@ -143,21 +143,19 @@ public final class FastCGIServer: Sendable {
     }
 
     /// Reads until `limit` bytes or the end of the stream, whichever comes first:
-    /// libfcgi does not enforce `CONTENT_LENGTH`.
-    private func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int) -> [UInt8] {
+    /// libfcgi does not enforce `CONTENT_LENGTH`. The buffer grows with what
+    /// arrives, so a request without a body costs no allocation of the cap.
+    private func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int, expected: Int = 0) -> [UInt8] {
         guard limit > 0, let stream else { return [] }
-        var body = [UInt8](repeating: 0, count: limit)
-        var filled = 0
-        body.withUnsafeMutableBytes { buffer in
-            let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
-            while filled < limit {
-                let chunk = Int32(min(limit - filled, 1 << 16))
-                let got = FCGX_GetStr(base + filled, chunk, stream)
+        var body: [UInt8] = []
+        body.reserveCapacity(expected)
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16 * 1024) { chunk in
+            while body.count < limit {
+                let got = FCGX_GetStr(chunk.baseAddress!, Int32(min(limit - body.count, chunk.count)), stream)
                 if got <= 0 { break }
-                filled += Int(got)
+                chunk.withMemoryRebound(to: UInt8.self) { body.append(contentsOf: $0[..<Int(got)]) }
             }
         }
-        if filled < limit { body.removeSubrange(filled...) }
         return body
     }
 

@@ -17,6 +17,7 @@ public final class MusicAPI: Sendable {
     let authenticator: Authenticator
     let logger: Logger
     let router = Router.music
+    let healthCheck: HealthCheck
 
     public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api")) {
         self.store = store
@@ -24,6 +25,7 @@ public final class MusicAPI: Sendable {
         self.collections = CollectionService(store: store, clock: clock)
         self.authenticator = Authenticator(store: store)
         self.logger = logger
+        self.healthCheck = HealthCheck(store: store)
     }
 
     /// Answers one request. `request.headerFields` carries `X-Request-ID`, the id
@@ -75,20 +77,23 @@ public final class MusicAPI: Sendable {
             return health(context)
         case .found(let endpoint, let parameters):
             let organizationID = parameters["organization_id"] ?? ""
-            let caller = try authenticator.authenticate(key: context.apiKey, organizationID: organizationID)
-            context.userID = caller.userID
-            return try handle(endpoint, parameters: parameters, caller: caller, context: context)
+            let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
+                let caller = try self.authenticator.authenticate(key: context.apiKey, organizationID: organizationID)
+                context.userID = caller.userID
+                return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
+            }
+            // A read answers from the snapshot it authenticated in: one transaction.
+            guard context.request.method == .get else { return try authenticateAndHandle(&context) }
+            return try store.read { _ in try authenticateAndHandle(&context) }
         }
     }
 
     private func health(_ context: RequestContext) -> APIResponse {
-        do {
-            try store.ping()
-            return APIResponse(status: .ok, json: Array(#"{"status":"ok"}"#.utf8), traceID: context.traceID)
-        } catch {
+        let healthy = healthCheck.isHealthy { error in
             logger.error("health check failed", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
-            return errorResponse(.serviceUnavailable, context: context)
         }
+        guard healthy else { return errorResponse(.serviceUnavailable, context: context) }
+        return APIResponse(status: .ok, json: Array(#"{"status":"ok"}"#.utf8), traceID: context.traceID)
     }
 
     func errorResponse(_ error: APIError, context: RequestContext) -> APIResponse {
@@ -98,17 +103,13 @@ public final class MusicAPI: Sendable {
     // MARK: Log
 
     /// One line per request: trace id, method, path, status, duration, user.
-    /// Never the key, never the body, never the query string.
+    /// Never the key, never the body, never the query string. Written as one
+    /// message in a fixed order (cheaper than metadata, one line per request).
     private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
-        let elapsed = Double(monotonicNanoseconds() - started) / 1_000_000
-        logger.info("request", metadata: [
-            "trace_id": "\(context.traceID)",
-            "method": "\(context.request.method.rawValue)",
-            "path": "\(context.target.rawPath)",
-            "status": "\(response.head.status.code)",
-            "duration_ms": "\((elapsed * 1000).rounded() / 1000)",
-            "user_id": "\(context.userID ?? "-")",
-        ])
+        guard logger.logLevel <= .info else { return }
+        let micros = (monotonicNanoseconds() &- started) / 1_000
+        let milliseconds = "\(micros / 1_000).\(String(micros % 1_000 + 1_000).dropFirst())"
+        logger.info("request trace_id=\(context.traceID) method=\(context.request.method.rawValue) path=\(context.target.rawPath) status=\(response.head.status.code) duration_ms=\(milliseconds) user_id=\(context.userID ?? "-")")
     }
 }
 

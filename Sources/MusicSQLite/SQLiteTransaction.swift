@@ -6,11 +6,25 @@ import MusicCore
 struct SQLiteTransaction: StoreWriter {
     let db: Database
 
+    /// The first row of a cached statement, decoded in place (no row copy).
+    private func first<T>(_ sql: String, _ arguments: StatementArguments, _ decode: (Row) throws -> T) throws -> T? {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        return try cursor.next().map(decode)
+    }
+
+    /// Every row of a cached statement, decoded in place (no row copies).
+    private func all<T>(_ sql: String, _ arguments: StatementArguments, _ decode: (Row) throws -> T) throws -> [T] {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        var values: [T] = []
+        while let row = try cursor.next() { values.append(try decode(row)) }
+        return values
+    }
+
     // MARK: Identity
 
     func apiKey(hash: String) throws -> APIKeyRecord? {
         let sql = "SELECT id, user_id, key_hash, active, created_at FROM api_keys WHERE key_hash = ?"
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [hash]).map { row in
+        return try first(sql, [hash]) { row in
             APIKeyRecord(id: row[0], userID: row[1], hash: row[2], active: row[3], createdAt: Timestamp(secondsSince1970: row[4]))
         }
     }
@@ -25,14 +39,14 @@ struct SQLiteTransaction: StoreWriter {
 
     func organization(id: String) throws -> Organization? {
         let sql = "SELECT id, name, created_at FROM organizations WHERE id = ?"
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id]).map { row in
+        return try first(sql, [id]) { row in
             Organization(id: row[0], name: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
         }
     }
 
     func user(id: String) throws -> User? {
         let sql = "SELECT id, email, created_at FROM users WHERE id = ?"
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id]).map { row in
+        return try first(sql, [id]) { row in
             User(id: row[0], email: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
         }
     }
@@ -73,7 +87,7 @@ struct SQLiteTransaction: StoreWriter {
                    instrumental, mime_type, licence_class, created_at, deleted_at
             FROM tracks WHERE id = ? AND organization_id = ? AND deleted_at IS NULL
             """
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id, organizationID]).map { row in
+        return try first(sql, [id, organizationID]) { row in
             Track(
                 id: row[0], organizationID: row[1], ownerID: row[2], title: row[3], engine: row[4], mode: row[5],
                 measuredDurationSeconds: row[6], instrumental: row[7], mimeType: row[8], licenceClass: row[9],
@@ -116,7 +130,7 @@ struct SQLiteTransaction: StoreWriter {
             SELECT \(Self.collectionColumns) FROM collections
             WHERE id = ? AND organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
             """
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [id, organizationID, ownerID]).map(Self.collection(from:))
+        return try first(sql, [id, organizationID, ownerID], Self.collection(from:))
     }
 
     func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
@@ -125,8 +139,7 @@ struct SQLiteTransaction: StoreWriter {
             WHERE organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
             ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?
             """
-        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [organizationID, ownerID, limit, offset])
-            .map(Self.collection(from:))
+        return try all(sql, [organizationID, ownerID, limit, offset], Self.collection(from:))
     }
 
     func insert(_ collection: Collection) throws {
@@ -168,7 +181,7 @@ struct SQLiteTransaction: StoreWriter {
             SELECT track_id, position, added_at FROM collection_tracks
             WHERE collection_id = ? AND position >= ? ORDER BY position LIMIT ?
             """
-        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [collectionID, position, limit]).map { row in
+        return try all(sql, [collectionID, position, limit]) { row in
             CollectionMember(trackID: row[0], position: row[1], addedAt: Timestamp(secondsSince1970: row[2]))
         }
     }

@@ -44,12 +44,12 @@ struct MusicFCGI: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread exists (the log flusher, GRDB's queues): see SignalWatcher.
+        SignalWatcher.blockTerminationSignals()
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let logBuffer = LogBuffer()
+        defer { logBuffer.flush() }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, buffer: logBuffer) }
         let logger = Logger(label: "music.fcgi")
         let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
         let store = try SQLiteStore(path: path)
@@ -62,7 +62,7 @@ struct MusicFCGI: ParsableCommand {
             responder: MusicResponder(api: api),
             logger: logger
         )
-        SignalWatcher.install { signal in
+        SignalWatcher.watch { signal in
             logger.info("signal received", metadata: ["signal": "\(signal)"])
             server.shutdown()
         }

@@ -2,7 +2,9 @@
 /// `write` transaction; an implementation makes `write` exclusive for the
 /// collection rows it touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks).
 public protocol Store: Sendable {
-    /// Runs `body` in a read-only transaction: one consistent snapshot.
+    /// Runs `body` in a read-only transaction: one consistent snapshot. Reads nest:
+    /// a read started inside another on the same thread joins it, so a request can
+    /// authenticate and answer from one snapshot at the cost of one transaction.
     func read<T>(_ body: (any StoreReader) throws -> T) throws -> T
     /// Runs `body` in a write transaction, committed durably before returning.
     func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T

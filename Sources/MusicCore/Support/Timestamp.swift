@@ -14,18 +14,29 @@ public struct Timestamp: Hashable, Comparable, Sendable {
         lhs.secondsSince1970 < rhs.secondsSince1970
     }
 
-    /// ISO 8601 in UTC with a `Z`.
+    /// ISO 8601 in UTC with a `Z`: `2026-06-28T10:30:00Z` (20 ASCII bytes).
     public var iso8601: String {
         var time = time_t(secondsSince1970)
         var parts = tm()
         gmtime_r(&time, &parts)
-        return pad(Int(parts.tm_year) + 1900, 4) + "-" + pad(Int(parts.tm_mon) + 1, 2) + "-" + pad(Int(parts.tm_mday), 2)
-            + "T" + pad(Int(parts.tm_hour), 2) + ":" + pad(Int(parts.tm_min), 2) + ":" + pad(Int(parts.tm_sec), 2) + "Z"
-    }
-
-    private func pad(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        return String(unsafeUninitializedCapacity: 20) { buffer in
+            func put(_ value: Int32, _ digits: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    buffer[index] = UInt8(48 + value % 10)
+                    value /= 10
+                }
+            }
+            put(parts.tm_year + 1900, 4, at: 0)
+            put(parts.tm_mon + 1, 2, at: 5)
+            put(parts.tm_mday, 2, at: 8)
+            put(parts.tm_hour, 2, at: 11)
+            put(parts.tm_min, 2, at: 14)
+            put(parts.tm_sec, 2, at: 17)
+            buffer[4] = UInt8(ascii: "-"); buffer[7] = UInt8(ascii: "-"); buffer[10] = UInt8(ascii: "T")
+            buffer[13] = UInt8(ascii: ":"); buffer[16] = UInt8(ascii: ":"); buffer[19] = UInt8(ascii: "Z")
+            return 20
+        }
     }
 }
 

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""The benchmark driver, run by deploy/bench once the stack and the C floor are up.
+
+Seeds realistic data, runs each wrk scenario through nginx over plain HTTP and
+HTTPS, compares every scenario with the C floor measured in the same run, checks
+growth (deep vs shallow page, adding to a large vs a small collection), worker
+memory and a full 10,000-track reorder, then prints the table and writes it to
+var/bench/ (results.md, results.json). Any unexpected status fails the run.
+"""
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+KIT = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+class Stack:
+    def __init__(self, args):
+        self.args = args
+        self.http_port = args.http_port
+        self.bin = args.bin
+        self.db = args.db
+
+    def admin(self, *arguments):
+        out = subprocess.run([os.path.join(self.bin, "music-admin"), *arguments, "--db", self.db, "--json"],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+
+    def connection(self):
+        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
+
+    def call(self, connection, method, path, key, body=None):
+        headers = {"X-API-Key": key}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status} {payload[:200]!r}")
+        return response.status, dict(response.getheaders()), json.loads(payload)
+
+
+def seed(stack, out_dir):
+    """1 organization, 100 users with keys, 10,000 tracks; collections of 10, 1,000
+    and 10,000 tracks, plus the collections the write scenarios use."""
+    log("seeding: 1 organization, 100 users, 10,000 tracks")
+    org = stack.admin("org", "create", "--name", "Bench Studio")["id"]
+    users = []
+    for index in range(100):
+        user = stack.admin("user", "create", "--org", org, "--email", f"bench{index}@bench.test",
+                           "--capability", "USE_MUSIC_GENERATION")["id"]
+        users.append((user, stack.admin("key", "create", "--user", user)["key"]))
+    owner, key = users[0]
+    tracks_file = os.path.join(out_dir, "tracks.jsonl")
+    with open(tracks_file, "w") as handle:
+        for index in range(10_000):
+            handle.write(json.dumps({"title": f"Bench track {index}", "duration": 120 + index % 240,
+                                     "instrumental": index % 3 == 0}) + "\n")
+    stack.admin("track", "import", "--org", org, "--owner", owner, tracks_file)
+    conn = stack.connection()
+    track_ids = [row.strip() for row in subprocess.run(
+        ["sqlite3", stack.db, f"SELECT id FROM tracks WHERE organization_id = '{org}' ORDER BY created_at, id"],
+        capture_output=True, text=True, check=True).stdout.split()]
+    assert len(track_ids) == 10_000, len(track_ids)
+    base = f"/v1/music/{org}/collections"
+
+    def collection(name, size):
+        _, _, created = stack.call(conn, "POST", base, key, {"name": name})
+        for track in track_ids[:size]:
+            stack.call(conn, "POST", f"{base}/{created['id']}/tracks", key, {"track_id": track})
+        return created["id"]
+
+    log("seeding: collections of 10, 1,000 and 10,000 tracks (and 9,000 for growth)")
+    started = time.time()
+    sizes = {"small": collection("Ten", 10), "medium": collection("Thousand", 1_000),
+             "large": collection("Ten thousand", 10_000), "add_large": collection("Nine thousand", 9_000),
+             "add_small": collection("Ten for adds", 10)}
+    log(f"seeded {sum([10, 1_000, 10_000, 9_000, 10]):,} members in {time.time() - started:.0f} s")
+    add_targets = [collection(f"Adds {index}", 0) for index in range(40)]
+    return {"org": org, "owner": owner, "key": key, "tracks": track_ids, "collections": sizes,
+            "add_targets": [f"{base}/{c}/tracks" for c in add_targets], "base": base}
+
+
+def wrk(url, duration, connections, env):
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(KIT, "scenario.lua"), url]
+    output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument("--https-port", type=int, required=True)
+    parser.add_argument("--floor-http-port", type=int, required=True)
+    parser.add_argument("--floor-https-port", type=int, required=True)
+    parser.add_argument("--worker-pid-file", required=True)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--machine", default="")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    stack = Stack(args)
+    data = seed(stack, args.out)
+    with open(os.path.join(args.out, "seed.json"), "w") as handle:
+        json.dump({key: value for key, value in data.items() if key != "tracks"}, handle, indent=2)
+    key, base, c = data["key"], data["base"], data["collections"]
+    tracks_file = os.path.join(args.out, "track-ids.txt")
+    with open(tracks_file, "w") as handle:
+        handle.write("\n".join(data["tracks"]) + "\n")
+    targets_file = os.path.join(args.out, "add-targets.txt")
+    with open(targets_file, "w") as handle:
+        handle.write("\n".join(data["add_targets"]) + "\n")
+
+    def url(proto, floor=False):
+        port = {("http", False): args.http_port, ("https", False): args.https_port,
+                ("http", True): args.floor_http_port, ("https", True): args.floor_https_port}[(proto, floor)]
+        return f"{proto}://127.0.0.1:{port}"
+
+    scenarios = [
+        ("health", {"BENCH_PATH": "/v1/music/health"}),
+        ("get collection", {"BENCH_PATH": f"{base}/{c['small']}", "BENCH_KEY": key}),
+        ("list tracks (10-track, limit 50)", {"BENCH_PATH": f"{base}/{c['small']}/tracks?limit=50", "BENCH_KEY": key}),
+        ("list tracks (10,000-track, offset 9950)", {"BENCH_PATH": f"{base}/{c['large']}/tracks?limit=50&offset=9950", "BENCH_KEY": key}),
+        ("add track (new member)", {"BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": tracks_file, "BENCH_TARGETS": targets_file}),
+        ("create collection", {"BENCH_MODE": "create", "BENCH_PATH": base, "BENCH_KEY": key}),
+        ("update collection", {"BENCH_MODE": "update", "BENCH_PATH": f"{base}/{c['medium']}", "BENCH_KEY": key}),
+    ]
+    rows, failures = [], []
+    for proto in ["http", "https"]:
+        floors = []
+        log(f"floor ({proto})")
+        floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+        results = []
+        for index, (name, env) in enumerate(scenarios):
+            path = env.get("BENCH_PATH", "/")
+            log(f"{name} ({proto})")
+            result = wrk(url(proto) + path, args.duration, 32, env)
+            results.append((name, result))
+            if index == 3:
+                log(f"floor ({proto}, again)")
+                floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+        log(f"floor ({proto}, last)")
+        floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+        floor_rps = statistics.median(f["rps"] for f in floors)
+        floor_row = {"scenario": "C floor (median of 3)", "proto": proto, "rps": floor_rps,
+                     "p50_ms": statistics.median(f["p50_us"] for f in floors) / 1000,
+                     "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0}
+        rows.append(floor_row)
+        for name, result in results:
+            unexpected = sum(count for status, count in result["statuses"].items() if not status.startswith("2"))
+            unexpected += sum(result["socket_errors"].values())
+            if unexpected:
+                failures.append(f"{name} ({proto}): {unexpected} unexpected answers {result['statuses']} {result['socket_errors']}")
+            rows.append({"scenario": name, "proto": proto, "rps": result["rps"], "p50_ms": result["p50_us"] / 1000,
+                         "p99_ms": result["p99_us"] / 1000, "ratio": result["rps"] / floor_rps, "unexpected": unexpected})
+
+    log("growth: deep vs shallow page, add to 9,000-10,000 vs 10-1,010 tracks (1 connection)")
+    growth = {}
+    for label, path, extra in [
+        ("shallow page", f"{base}/{c['small']}/tracks?limit=50", {}),
+        ("deep page", f"{base}/{c['large']}/tracks?limit=50&offset=9950", {}),
+    ]:
+        growth[label] = wrk(url("http") + path, 3, 1, {"BENCH_PATH": path, "BENCH_KEY": key, **extra})
+    for label, collection, offset in [("add to 10-track", c["add_small"], 10), ("add to 10,000-track", c["add_large"], 9_000)]:
+        ids = os.path.join(args.out, f"growth-{collection}.txt")
+        with open(ids, "w") as handle:
+            handle.write("\n".join(data["tracks"][offset:offset + 1_000]) + "\n")
+        target = os.path.join(args.out, f"growth-target-{collection}.txt")
+        with open(target, "w") as handle:
+            handle.write(f"{base}/{collection}/tracks\n")
+        growth[label] = wrk(url("http") + "/", 30, 1, {"BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": ids,
+                                                        "BENCH_TARGETS": target, "BENCH_LIMIT": "1000"})
+    for label, result in growth.items():
+        unexpected = sum(count for status, count in result["statuses"].items() if not status.startswith("2"))
+        if unexpected:
+            failures.append(f"growth {label}: unexpected {result['statuses']}")
+
+    log("reorder: full 10,000-track reorder, end to end, 5 times")
+    conn = stack.connection()
+    _, headers, _ = stack.call(conn, "GET", f"{base}/{c['large']}", key)
+    ids = []
+    for offset in range(0, 10_000, 500):
+        _, _, page = stack.call(conn, "GET", f"{base}/{c['large']}/tracks?limit=500&offset={offset}", key)
+        ids += [item["track_id"] for item in page["items"]]
+    reorder_ms = []
+    for attempt in range(5):
+        ids.reverse()
+        started = time.perf_counter()
+        stack.call(conn, "PATCH", f"{base}/{c['large']}/order", key, {"ordered_track_ids": ids})
+        reorder_ms.append((time.perf_counter() - started) * 1000)
+    _, _, check = stack.call(conn, "GET", f"{base}/{c['large']}/tracks?limit=3", key)
+    if [item["track_id"] for item in check["items"]] != ids[:3]:
+        failures.append("reorder: the order read back is not the order sent")
+
+    log("memory: worker RSS before, after 100k and after 200k requests")
+    pid = int(open(args.worker_pid_file).read())
+    memory = {"before_kib": rss_kib(pid)}
+    get_env = {"BENCH_PATH": f"{base}/{c['small']}", "BENCH_KEY": key, "BENCH_LIMIT": "100000"}
+    for label in ["after_100k_kib", "after_200k_kib"]:
+        result = wrk(url("http") + get_env["BENCH_PATH"], 120, 32, get_env)
+        if result["requests"] < 100_000:
+            failures.append(f"memory run ended after {result['requests']} requests")
+        memory[label] = rss_kib(pid)
+    memory["growth_percent"] = (memory["after_200k_kib"] - memory["after_100k_kib"]) * 100 / memory["after_100k_kib"]
+
+    report(args, rows, growth, reorder_ms, memory, failures)
+    return 1 if failures else 0
+
+
+def report(args, rows, growth, reorder_ms, memory, failures):
+    by = {(row["scenario"], row["proto"]): row for row in rows}
+    ratio = lambda name, proto="http": by[(name, proto)]["ratio"]
+    deep = growth["deep page"]["p50_us"] / growth["shallow page"]["p50_us"]
+    add = growth["add to 10,000-track"]["p50_us"] / growth["add to 10-track"]["p50_us"]
+    reorder = statistics.median(reorder_ms)
+    targets = [
+        ("health >= 0.9x floor (HTTP)", f"{ratio('health'):.2f}x", ratio("health") >= 0.9),
+        ("health p99 <= 5 ms (HTTP)", f"{by[('health', 'http')]['p99_ms']:.2f} ms", by[("health", "http")]["p99_ms"] <= 5),
+        ("list tracks >= 0.7x floor (HTTP)", f"{ratio('list tracks (10-track, limit 50)'):.2f}x",
+         ratio("list tracks (10-track, limit 50)") >= 0.7),
+        ("add track >= 0.5x floor (HTTP)", f"{ratio('add track (new member)'):.2f}x", ratio("add track (new member)") >= 0.5),
+        ("create >= 0.5x floor (HTTP)", f"{ratio('create collection'):.2f}x", ratio("create collection") >= 0.5),
+        ("deep page <= 1.5x shallow page (p50)", f"{deep:.2f}x", deep <= 1.5),
+        ("add to 10,000-track <= 1.5x add to 10-track (p50)", f"{add:.2f}x", add <= 1.5),
+        ("full 10,000-track reorder <= 150 ms (median of 5)", f"{reorder:.1f} ms", reorder <= 150),
+        ("worker RSS <= 64 MiB", f"{memory['after_200k_kib'] / 1024:.1f} MiB", memory["after_200k_kib"] <= 64 * 1024),
+        ("RSS growth 100k -> 200k < 5%", f"{memory['growth_percent']:.2f}%", memory["growth_percent"] < 5),
+    ]
+    lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
+             f"wrk -t1 -c32 -d{args.duration}s through nginx; worker: 1 process, 64 threads; SQLite synchronous=FULL.", "",
+             "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected |", "|---|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['scenario']} | {row['proto']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
+                     f"| {row['ratio']:.2f} | {row['unexpected']} |")
+    lines += ["", "| growth (1 connection) | p50 ms | p99 ms |", "|---|---:|---:|"]
+    for label, result in growth.items():
+        lines.append(f"| {label} | {result['p50_us'] / 1000:.2f} | {result['p99_us'] / 1000:.2f} |")
+    lines += ["", f"Full 10,000-track reorder, end to end: median {reorder:.1f} ms, max {max(reorder_ms):.1f} ms (5 runs).",
+              f"Worker RSS: {memory['before_kib'] / 1024:.1f} MiB before, {memory['after_100k_kib'] / 1024:.1f} MiB after 100k "
+              f"requests, {memory['after_200k_kib'] / 1024:.1f} MiB after 200k ({memory['growth_percent']:+.2f}%).",
+              "", "| target | measured | met |", "|---|---:|---|"]
+    for name, value, met in targets:
+        lines.append(f"| {name} | {value} | {'yes' if met else 'NO'} |")
+    if failures:
+        lines += ["", "FAILED: unexpected answers:"] + [f"- {failure}" for failure in failures]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(args.out, "results.md"), "w") as handle:
+        handle.write(text)
+    with open(os.path.join(args.out, "results.json"), "w") as handle:
+        json.dump({"rows": rows, "growth": growth, "reorder_ms": reorder_ms, "memory": memory,
+                   "targets": [{"target": n, "measured": v, "met": m} for n, v, m in targets], "failures": failures},
+                  handle, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

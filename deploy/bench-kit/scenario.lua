@@ -1,0 +1,75 @@
+-- One wrk scenario, configured by environment variables (deploy/bench-kit/bench.py sets them):
+--   BENCH_METHOD, BENCH_PATH, BENCH_KEY   the request
+--   BENCH_MODE     static | add | create | update
+--   BENCH_BODY     the body of a static request
+--   BENCH_TRACKS   add: a file of track ids, one a line
+--   BENCH_TARGETS  add: a file of collection paths, one a line; the next one
+--                  is used once every track has been added to the current one
+--   BENCH_LIMIT    stop after this many responses (0: run for the duration)
+-- Each thread counts the status codes it saw; done() prints one JSON line.
+
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH") or "/"
+local mode = os.getenv("BENCH_MODE") or "static"
+local body = os.getenv("BENCH_BODY")
+local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+local headers = {}
+if os.getenv("BENCH_KEY") then headers["X-API-Key"] = os.getenv("BENCH_KEY") end
+if body or mode ~= "static" then headers["Content-Type"] = "application/json" end
+
+local function lines(file)
+  local list = {}
+  if file then for line in io.lines(file) do list[#list + 1] = line end end
+  return list
+end
+local tracks = lines(os.getenv("BENCH_TRACKS"))
+local targets = lines(os.getenv("BENCH_TARGETS"))
+
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = 0
+  responses = 0
+  statuses = {}
+end
+
+function request()
+  local i = counter
+  counter = counter + 1
+  if mode == "add" then
+    local target = targets[math.floor(i / #tracks) % #targets + 1]
+    return wrk.format("POST", target, headers, '{"track_id":"' .. tracks[i % #tracks + 1] .. '"}')
+  elseif mode == "create" then
+    return wrk.format("POST", path, headers, '{"name":"bench ' .. id .. "-" .. i .. '"}')
+  elseif mode == "update" then
+    return wrk.format("PATCH", path, headers, '{"name":"renamed ' .. id .. "-" .. i .. '"}')
+  end
+  return wrk.format(method, path, headers, body)
+end
+
+function response(status, response_headers, response_body)
+  statuses[status] = (statuses[status] or 0) + 1
+  responses = responses + 1
+  if limit > 0 and responses >= limit then wrk.thread:stop() end
+end
+
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counts) do parts[#parts + 1] = '"' .. status .. '":' .. count end
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f,"statuses":{%s},' ..
+    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    table.concat(parts, ","), errors.connect, errors.read, errors.write, errors.timeout))
+end
