@@ -82,9 +82,12 @@ public final class MusicAPI: Sendable {
                 context.userID = caller.userID
                 return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
             }
-            // A read answers from the snapshot it authenticated in: one transaction.
-            guard context.request.method == .get else { return try authenticateAndHandle(&context) }
-            return try store.read { _ in try authenticateAndHandle(&context) }
+            // One transaction per request: a read answers from the snapshot it
+            // authenticated in; a change authenticates inside its own write.
+            if context.request.method == .get {
+                return try store.read { _ in try authenticateAndHandle(&context) }
+            }
+            return try store.write { _ in try authenticateAndHandle(&context) }
         }
     }
 

@@ -16,17 +16,27 @@ import Glibc
 /// With fsync at 100-200 us on these disks, committing one transaction per
 /// write capped the service at a few thousand writes per second.
 final class GroupCommit: @unchecked Sendable {
-    /// One queued write. `run` executes it and says whether it failed.
+    /// One queued write. `run` executes it and says whether it failed. Each has
+    /// a condition of its own, so finishing a batch wakes only its members and
+    /// the next leader, not every thread that waits to write.
     private final class Pending {
         let run: (Database) -> Bool
         var done = false
+        var promoted = false
         var commitError: (any Error)?
-        init(run: @escaping (Database) -> Bool) { self.run = run }
+        var wake = pthread_cond_t()
+
+        init(run: @escaping (Database) -> Bool) {
+            self.run = run
+            pthread_cond_init(&wake, nil)
+        }
+
+        deinit { pthread_cond_destroy(&wake) }
     }
 
     private let writer: DatabaseQueue
     private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    private var idle = pthread_cond_t()
     private var queue: [Pending] = []
     private var leaderActive = false
     private let maximumBatch = 128
@@ -34,11 +44,11 @@ final class GroupCommit: @unchecked Sendable {
     init(writer: DatabaseQueue) {
         self.writer = writer
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
+        pthread_cond_init(&idle, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&changed)
+        pthread_cond_destroy(&idle)
         pthread_mutex_destroy(&mutex)
     }
 
@@ -59,13 +69,12 @@ final class GroupCommit: @unchecked Sendable {
     /// Runs `body` alone on the writer, with no group transaction open (migrations).
     func exclusive<T>(_ body: (DatabaseQueue) throws -> T) throws -> T {
         pthread_mutex_lock(&mutex)
-        while leaderActive { pthread_cond_wait(&changed, &mutex) }
+        while leaderActive { pthread_cond_wait(&idle, &mutex) }
         leaderActive = true
         pthread_mutex_unlock(&mutex)
         defer {
             pthread_mutex_lock(&mutex)
-            leaderActive = false
-            pthread_cond_broadcast(&changed)
+            handOffLeadership()
             pthread_mutex_unlock(&mutex)
         }
         return try body(writer)
@@ -74,10 +83,13 @@ final class GroupCommit: @unchecked Sendable {
     private func submit(_ pending: Pending) throws {
         pthread_mutex_lock(&mutex)
         queue.append(pending)
-        while !pending.done && leaderActive { pthread_cond_wait(&changed, &mutex) }
-        if !pending.done {
-            // Leader: this write is queued, so it is in the batch taken now.
+        if !leaderActive {
             leaderActive = true
+            pending.promoted = true
+        }
+        while !pending.done && !pending.promoted { pthread_cond_wait(&pending.wake, &mutex) }
+        if !pending.done {
+            // Leader: this write is first in the queue, so it is in the batch taken now.
             let batch = Array(queue.prefix(maximumBatch))
             queue.removeFirst(batch.count)
             pthread_mutex_unlock(&mutex)
@@ -86,12 +98,23 @@ final class GroupCommit: @unchecked Sendable {
             for member in batch {
                 member.commitError = error
                 member.done = true
+                if member !== pending { pthread_cond_signal(&member.wake) }
             }
-            leaderActive = false
-            pthread_cond_broadcast(&changed)
+            handOffLeadership()
         }
         pthread_mutex_unlock(&mutex)
         if let error = pending.commitError { throw error }
+    }
+
+    /// With the mutex held: the first queued write leads next, or the writer is idle.
+    private func handOffLeadership() {
+        if let next = queue.first {
+            next.promoted = true
+            pthread_cond_signal(&next.wake)
+        } else {
+            leaderActive = false
+            pthread_cond_broadcast(&idle)
+        }
     }
 
     /// One transaction for the batch; the error of BEGIN or COMMIT, if any,

@@ -25,6 +25,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     private var readerKey = pthread_key_t()
     /// The connection of the read transaction open on this thread, if any.
     private var openReadKey = pthread_key_t()
+    /// The writer connection, while this thread runs a write of the group transaction.
+    private var openWriteKey = pthread_key_t()
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String, migrate: Bool = true) throws {
@@ -45,12 +47,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             if let raw { Unmanaged<DatabaseQueue>.fromOpaque(raw).release() }
         }
         pthread_key_create(&openReadKey, nil)
+        pthread_key_create(&openWriteKey, nil)
         if migrate { try self.migrate() }
     }
 
     deinit {
         pthread_key_delete(readerKey)
         pthread_key_delete(openReadKey)
+        pthread_key_delete(openWriteKey)
     }
 
     /// Applies any pending migration.
@@ -59,9 +63,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// A read transaction on this thread's connection. Reads nest: a read inside
-    /// a read on the same thread joins the outer transaction (one snapshot).
+    /// a read on the same thread joins the outer transaction (one snapshot), and
+    /// a read inside a write reads within the write.
     public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openReadKey) {
+        if let open = pthread_getspecific(openWriteKey) ?? pthread_getspecific(openReadKey) {
             return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue()))
         }
         return try readerForThisThread().inDatabase { db in
@@ -72,9 +77,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// A write transaction, committed (durably) before this returns; concurrent
-    /// writes share a commit (see `GroupCommit`).
+    /// writes share a commit (see `GroupCommit`). A write inside a write joins it.
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
-        try groupCommit.write { db in try body(SQLiteTransaction(db: db)) }
+        if let open = pthread_getspecific(openWriteKey) {
+            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue()))
+        }
+        return try groupCommit.write { db in
+            // The body runs on the group's leader thread: mark the write open there.
+            pthread_setspecific(openWriteKey, Unmanaged.passUnretained(db).toOpaque())
+            defer { pthread_setspecific(openWriteKey, nil) }
+            return try body(SQLiteTransaction(db: db))
+        }
     }
 
     /// Runs `body` between `begin` and COMMIT (ROLLBACK when it throws), with

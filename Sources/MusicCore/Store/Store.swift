@@ -7,6 +7,9 @@ public protocol Store: Sendable {
     /// authenticate and answer from one snapshot at the cost of one transaction.
     func read<T>(_ body: (any StoreReader) throws -> T) throws -> T
     /// Runs `body` in a write transaction, committed durably before returning.
+    /// Writes nest (an inner write joins the outer one), and a read inside a
+    /// write reads within it: a request can authenticate and change data in one
+    /// transaction.
     func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T
     /// Whether the database answers: for the health check.
     func ping() throws
