@@ -11,6 +11,8 @@
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
 #   MUSIC_RATE_LIMIT  requests per second per API key (or per address without one) [100]
 #   MUSIC_RATE_BURST  requests above the rate served at once before 429s   [200]
+#   MUSIC_SHARE_RATE_LIMIT, MUSIC_SHARE_RATE_BURST  the same per client address
+#                     for shared views (no key)                       [20, 40]
 #   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
 
 set -euo pipefail
@@ -28,6 +30,8 @@ THREADS=${MUSIC_THREADS:-64}
 BUILD=${MUSIC_BUILD:-release}
 RATE=${MUSIC_RATE_LIMIT:-100}
 BURST=${MUSIC_RATE_BURST:-200}
+SHARE_RATE=${MUSIC_SHARE_RATE_LIMIT:-20}
+SHARE_BURST=${MUSIC_SHARE_RATE_BURST:-40}
 DB=${MUSIC_DB:-$VAR/music.sqlite}
 NGINX_USER=www-data
 
@@ -99,6 +103,7 @@ render_nginx() {
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
             -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
+            -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             "$file" > "$output/$name"
     done
 }

@@ -14,6 +14,8 @@ public final class MusicAPI: Sendable {
     let store: any Store
     let clock: any Clock
     let collections: CollectionService
+    let shares: ShareService
+    let catalog: TrackCatalog
     let authenticator: Authenticator
     let logger: Logger
     let router = Router.music
@@ -23,6 +25,8 @@ public final class MusicAPI: Sendable {
         self.store = store
         self.clock = clock
         self.collections = CollectionService(store: store, clock: clock)
+        self.shares = ShareService(store: store, clock: clock)
+        self.catalog = TrackCatalog(store: store)
         self.authenticator = Authenticator(store: store)
         self.logger = logger
         self.healthCheck = HealthCheck(store: store)
@@ -75,6 +79,8 @@ public final class MusicAPI: Sendable {
             return response
         case .found(.health, _):
             return health(context)
+        case .found(.openShare, let parameters):
+            return try openShare(token: parameters["token"] ?? "", context: context)
         case .found(let endpoint, let parameters):
             let organizationID = parameters["organization_id"] ?? ""
             let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
@@ -112,7 +118,7 @@ public final class MusicAPI: Sendable {
         guard logger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000
         let milliseconds = "\(micros / 1_000).\(String(micros % 1_000 + 1_000).dropFirst())"
-        logger.info("request trace_id=\(context.traceID) method=\(context.request.method.rawValue) path=\(context.target.rawPath) status=\(response.head.status.code) duration_ms=\(milliseconds) user_id=\(context.userID ?? "-")")
+        logger.info("request trace_id=\(context.traceID) method=\(context.request.method.rawValue) path=\(context.target.loggablePath) status=\(response.head.status.code) duration_ms=\(milliseconds) user_id=\(context.userID ?? "-")")
     }
 }
 

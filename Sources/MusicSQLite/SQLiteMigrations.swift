@@ -76,6 +76,23 @@ enum SQLiteMigrations {
                 CREATE INDEX collection_tracks_by_position ON collection_tracks(collection_id, position);
                 """)
         }
+        migrator.registerMigration("v2: share links") { db in
+            try db.execute(sql: """
+                CREATE TABLE share_links (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    collection_id TEXT NOT NULL REFERENCES collections(id),
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    owner_user_id TEXT NOT NULL REFERENCES users(id),
+                    visibility TEXT NOT NULL,
+                    expires_at INTEGER,
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                );
+                CREATE INDEX collection_tracks_by_track ON collection_tracks(track_id);
+                CREATE INDEX tracks_newest ON tracks(organization_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
+                """)
+        }
         return migrator
     }
 }

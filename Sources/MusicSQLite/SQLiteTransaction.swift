@@ -81,20 +81,93 @@ struct SQLiteTransaction: StoreWriter {
 
     // MARK: Tracks
 
+    private static let trackColumns = """
+        t.id, t.organization_id, t.owner_user_id, t.title, t.engine, t.mode, t.measured_duration_seconds,
+        t.instrumental, t.mime_type, t.licence_class, t.created_at, t.deleted_at
+        """
+
+    /// A track from the columns of `trackColumns`, starting at `base`.
+    private static func track(from row: Row, base: Int = 0) -> Track {
+        Track(
+            id: row[base], organizationID: row[base + 1], ownerID: row[base + 2], title: row[base + 3],
+            engine: row[base + 4], mode: row[base + 5], measuredDurationSeconds: row[base + 6],
+            instrumental: row[base + 7], mimeType: row[base + 8], licenceClass: row[base + 9],
+            createdAt: Timestamp(secondsSince1970: row[base + 10]),
+            deletedAt: (row[base + 11] as Int64?).map(Timestamp.init(secondsSince1970:))
+        )
+    }
+
     func track(id: String, organizationID: String) throws -> Track? {
+        let sql = "SELECT \(Self.trackColumns) FROM tracks t WHERE t.id = ? AND t.organization_id = ? AND t.deleted_at IS NULL"
+        return try first(sql, [id, organizationID]) { Self.track(from: $0) }
+    }
+
+    func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track] {
         let sql = """
-            SELECT id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds,
-                   instrumental, mime_type, licence_class, created_at, deleted_at
-            FROM tracks WHERE id = ? AND organization_id = ? AND deleted_at IS NULL
+            SELECT \(Self.trackColumns) FROM tracks t
+            WHERE t.organization_id = ? AND t.deleted_at IS NULL
+            ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?
             """
-        return try first(sql, [id, organizationID]) { row in
-            Track(
-                id: row[0], organizationID: row[1], ownerID: row[2], title: row[3], engine: row[4], mode: row[5],
-                measuredDurationSeconds: row[6], instrumental: row[7], mimeType: row[8], licenceClass: row[9],
-                createdAt: Timestamp(secondsSince1970: row[10]),
-                deletedAt: (row[11] as Int64?).map(Timestamp.init(secondsSince1970:))
-            )
+        return try all(sql, [organizationID, limit, offset]) { Self.track(from: $0) }
+    }
+
+    func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack] {
+        let sql = """
+            SELECT m.position, \(Self.trackColumns) FROM collection_tracks m JOIN tracks t ON t.id = m.track_id
+            WHERE m.collection_id = ? AND m.position >= ? AND t.deleted_at IS NULL
+            ORDER BY m.position LIMIT ?
+            """
+        return try all(sql, [collectionID, position, limit]) { row in
+            CollectionTrack(track: Self.track(from: row, base: 1), position: row[0])
         }
+    }
+
+    func collectionIDs(containing trackID: String) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT collection_id FROM collection_tracks WHERE track_id = ?"), arguments: [trackID])
+    }
+
+    func markTrackDeleted(id: String, at time: Timestamp) throws -> Bool {
+        try db.cachedStatement(sql: "UPDATE tracks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .execute(arguments: [time.secondsSince1970, id])
+        return db.changesCount > 0
+    }
+
+    // MARK: Share links
+
+    private static let shareColumns = """
+        id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at
+        """
+
+    private static func shareLink(from row: Row) -> ShareLink {
+        ShareLink(
+            id: row[0], tokenHash: row[1], collectionID: row[2], organizationID: row[3], ownerID: row[4],
+            visibility: ShareLink.Visibility(rawValue: row[5]) ?? .linkOnly,
+            expiresAt: (row[6] as Int64?).map(Timestamp.init(secondsSince1970:)),
+            createdAt: Timestamp(secondsSince1970: row[7]),
+            revokedAt: (row[8] as Int64?).map(Timestamp.init(secondsSince1970:))
+        )
+    }
+
+    func shareLink(tokenHash: String) throws -> ShareLink? {
+        try first("SELECT \(Self.shareColumns) FROM share_links WHERE token_hash = ?", [tokenHash], Self.shareLink(from:))
+    }
+
+    func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink? {
+        try first("SELECT \(Self.shareColumns) FROM share_links WHERE id = ? AND organization_id = ? AND owner_user_id = ?",
+                  [id, organizationID, ownerID], Self.shareLink(from:))
+    }
+
+    func insert(_ link: ShareLink) throws {
+        try db.cachedStatement(sql: "INSERT INTO share_links (\(Self.shareColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [
+                link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
+                link.expiresAt?.secondsSince1970, link.createdAt.secondsSince1970, link.revokedAt?.secondsSince1970,
+            ])
+    }
+
+    func revokeShareLink(id: String, at time: Timestamp) throws {
+        try db.cachedStatement(sql: "UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .execute(arguments: [time.secondsSince1970, id])
     }
 
     func insert(_ track: Track) throws {
@@ -140,6 +213,10 @@ struct SQLiteTransaction: StoreWriter {
             ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?
             """
         return try all(sql, [organizationID, ownerID, limit, offset], Self.collection(from:))
+    }
+
+    func anyCollection(id: String) throws -> Collection? {
+        try first("SELECT \(Self.collectionColumns) FROM collections WHERE id = ?", [id], Self.collection(from:))
     }
 
     func insert(_ collection: Collection) throws {

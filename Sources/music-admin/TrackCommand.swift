@@ -3,7 +3,7 @@ import Foundation
 import MusicCore
 
 struct TrackCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "track", abstract: "Tracks.", subcommands: [Create.self, Import.self])
+    static let configuration = CommandConfiguration(commandName: "track", abstract: "Tracks.", subcommands: [Create.self, Import.self, Delete.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create one track.")
@@ -19,6 +19,19 @@ struct TrackCommand: ParsableCommand {
             let draft = AdminService.TrackDraft(title: title, durationSeconds: duration, instrumental: instrumental, licenceClass: licenceClass)
             let track = try AdminService(store: options.openStore()).createTracks([draft], organizationID: org, ownerID: owner)[0]
             try options.report([("id", track.id), ("title", track.title), ("organization_id", org)])
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a track: it leaves every collection, listing, count and share view."
+        )
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The track id (mtrack_...).") var trackID: String
+
+        func run() throws {
+            let collections = try AdminService(store: options.openStore()).deleteTrack(id: trackID)
+            try options.report([("id", trackID), ("deleted", true), ("collections_updated", collections)])
         }
     }
 

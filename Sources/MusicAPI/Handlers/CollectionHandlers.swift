@@ -6,8 +6,14 @@ extension MusicAPI {
     func handle(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
         let collectionID = parameters["collection_id"] ?? ""
         switch endpoint {
-        case .health:
-            preconditionFailure("health is answered before authentication")
+        case .health, .openShare:
+            preconditionFailure("answered before authentication")
+
+        case .shareCollection, .revokeShare:
+            return try handleShare(endpoint, parameters: parameters, caller: caller, context: context)
+
+        case .getTrack, .listTracks:
+            return try handleTracks(endpoint, parameters: parameters, caller: caller, context: context)
 
         case .createCollection:
             let body = try context.jsonBody()
@@ -118,7 +124,7 @@ extension MusicAPI {
 
     /// `{"success": true, "id", "detail"}`; membership changes also carry the
     /// collection's new ETag, for a following `If-Match`.
-    private func acknowledgement(id: String, detail: String, context: RequestContext, etag: String? = nil) -> APIResponse {
+    func acknowledgement(id: String, detail: String, context: RequestContext, etag: String? = nil) -> APIResponse {
         var json = JSONWriter(capacity: 128)
         json.beginObject()
         json.key("success"); json.bool(true)

@@ -52,6 +52,18 @@ struct JSONBody {
         return .set(string)
     }
 
+    /// An optional integer: absent or `null` give `nil`; fractions, booleans,
+    /// strings and numbers out of range are a 422.
+    func optionalInteger(_ field: String) throws(MusicError) -> Int? {
+        guard let value = object[field], !(value is NSNull) else { return nil }
+        // JSONSerialization gives booleans as NSNumber too: their type encoding is "c".
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
+              case let double = number.doubleValue, double.rounded() == double, abs(double) < 1e15 else {
+            throw .validation(field: field, reason: "\(field) must be an integer")
+        }
+        return Int(double)
+    }
+
     /// A required array of strings.
     func requiredStringArray(_ field: String) throws(MusicError) -> [String] {
         guard let value = object[field], !(value is NSNull) else {

@@ -18,6 +18,11 @@ struct RequestTarget {
         segments = Self.segments(of: rawPath)
     }
 
+    /// The path for logs: a share token is a secret, so it never reaches a log.
+    var loggablePath: Substring {
+        rawPath.hasPrefix("/v1/music/shared/") ? "/v1/music/shared/[token]" : rawPath
+    }
+
     /// The first value of query parameter `name`, percent-decoded.
     func query(_ name: String) -> String? {
         for pair in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {

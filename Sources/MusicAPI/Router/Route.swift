@@ -8,6 +8,8 @@ enum Endpoint: Sendable {
     case listCollectionTracks, addCollectionTrack
     case removeCollectionTrack
     case reorderCollection
+    case shareCollection, revokeShare, openShare
+    case getTrack, listTracks
 }
 
 /// One path pattern and the endpoint each method reaches there.

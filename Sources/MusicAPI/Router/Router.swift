@@ -13,6 +13,8 @@ struct Router: Sendable {
 
     static let music = Router(routes: [
         Route("/v1/music/health", [(.get, .health)]),
+        // Before the organization routes: "shared" is not an organization id.
+        Route("/v1/music/shared/{token}", [(.get, .openShare)]),
         Route("/v1/music/{organization_id}/collections", [(.get, .listCollections), (.post, .createCollection)]),
         Route("/v1/music/{organization_id}/collections/{collection_id}",
               [(.get, .getCollection), (.patch, .updateCollection), (.delete, .deleteCollection)]),
@@ -20,6 +22,10 @@ struct Router: Sendable {
               [(.get, .listCollectionTracks), (.post, .addCollectionTrack)]),
         Route("/v1/music/{organization_id}/collections/{collection_id}/tracks/{track_id}", [(.delete, .removeCollectionTrack)]),
         Route("/v1/music/{organization_id}/collections/{collection_id}/order", [(.patch, .reorderCollection)]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}/share", [(.post, .shareCollection)]),
+        Route("/v1/music/{organization_id}/share/{share_id}", [(.delete, .revokeShare)]),
+        Route("/v1/music/{organization_id}/tracks", [(.get, .listTracks)]),
+        Route("/v1/music/{organization_id}/tracks/{track_id}", [(.get, .getTrack)]),
     ])
 
     /// `path` is already split into percent-decoded segments.

@@ -33,4 +33,16 @@ public struct Track: Equatable, Sendable {
         self.createdAt = createdAt
         self.deletedAt = deletedAt
     }
+
+    /// Whether the licence class allows commercial use (decided here: every
+    /// class but `personal` and `non_commercial`).
+    public var commercialUse: Bool {
+        !["personal", "non_commercial"].contains(licenceClass)
+    }
+
+    /// Whether the licence class asks for attribution (decided here:
+    /// `attribution` and `cc_by`).
+    public var requiresAttribution: Bool {
+        ["attribution", "cc_by"].contains(licenceClass)
+    }
 }

@@ -118,6 +118,27 @@ public struct AdminService: Sendable {
         }
     }
 
+    /// Deletes a track: it disappears from every listing, count and share view.
+    /// The row stays (soft delete); it leaves every collection that held it,
+    /// whose positions close up and whose version and `updated_at` move.
+    public func deleteTrack(id: String) throws -> Int {
+        let now = clock.now()
+        return try store.write { writer in
+            guard try writer.markTrackDeleted(id: id, at: now) else { throw AdminError.notFound("track \(id)") }
+            let holders = try writer.collectionIDs(containing: id)
+            for collectionID in holders {
+                guard var collection = try writer.anyCollection(id: collectionID),
+                      let position = try writer.memberPosition(collectionID: collectionID, trackID: id) else { continue }
+                try writer.removeMember(collectionID: collectionID, trackID: id, position: position)
+                collection.trackCount -= 1
+                collection.version += 1
+                collection.updatedAt = now
+                try writer.update(collection)
+            }
+            return holders.count
+        }
+    }
+
     /// What `demo` made.
     public struct Demo: Sendable {
         public var organization: Organization

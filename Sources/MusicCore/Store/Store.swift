@@ -35,6 +35,20 @@ public protocol StoreReader {
     func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember]
     /// Every member's track id, position ascending.
     func memberTrackIDs(collectionID: String) throws -> [String]
+
+    /// Live tracks of a collection from `position` on, in collection order.
+    func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack]
+    /// Live tracks of the organization, newest first.
+    func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track]
+    /// The ids of the collections (deleted or not) that hold `trackID`.
+    func collectionIDs(containing trackID: String) throws -> [String]
+    /// A collection by id alone, deleted or not (share views, admin work).
+    func anyCollection(id: String) throws -> Collection?
+
+    /// The share link whose token hashes to `tokenHash`.
+    func shareLink(tokenHash: String) throws -> ShareLink?
+    /// A share link of `ownerID` in `organizationID`.
+    func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink?
 }
 
 /// The changes one write transaction can make.
@@ -55,6 +69,12 @@ public protocol StoreWriter: StoreReader {
     func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws
     /// Removes the member at `position` and closes the gap behind it.
     func removeMember(collectionID: String, trackID: String, position: Int) throws
+    func insert(_ link: ShareLink) throws
+    /// Marks the link revoked at `time`, unless it already is.
+    func revokeShareLink(id: String, at time: Timestamp) throws
+    /// Marks a live track deleted; returns false when there is no such live track.
+    func markTrackDeleted(id: String, at time: Timestamp) throws -> Bool
+
     /// Gives the members the positions of `newOrder`; `oldOrder` is the current
     /// order (both hold the same ids), so only moved members need writing.
     func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws

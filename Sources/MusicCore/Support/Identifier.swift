@@ -5,6 +5,7 @@ public enum Identifier {
     public static let organization = "org_"
     public static let user = "usr_"
     public static let apiKey = "akey_"
+    public static let shareLink = "mslink_"
 
     /// A new id: `prefix` + 12 lowercase hex digits (48 random bits).
     public static func make(_ prefix: String) -> String {

@@ -1,0 +1,57 @@
+import HTTPTypes
+import MusicCore
+
+/// The read side of tracks.
+extension MusicAPI {
+    func handleTracks(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
+        switch endpoint {
+        case .getTrack:
+            let track = try catalog.track(parameters["track_id"] ?? "", as: caller)
+            var json = JSONWriter(capacity: 384)
+            json.write(track)
+            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+
+        case .listTracks:
+            let limit = try context.queryInteger("limit", in: 1...100, default: 50)
+            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let collectionID = context.target.query("collection_id")
+            if let collectionID, collectionID.isEmpty {
+                throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")
+            }
+            let tracks = try catalog.tracks(in: collectionID, limit: limit, offset: offset, as: caller)
+            var json = JSONWriter(capacity: 384 * (tracks.count + 1))
+            json.beginObject()
+            json.key("items")
+            json.beginArray()
+            for track in tracks { json.write(track) }
+            json.endArray()
+            json.key("limit"); json.int(limit)
+            json.key("offset"); json.int(offset)
+            json.endObject()
+            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+
+        default:
+            preconditionFailure("not a track endpoint")
+        }
+    }
+}
+
+extension JSONWriter {
+    /// The track object. `playback_url` is null: this service stores no audio.
+    mutating func write(_ track: Track) {
+        beginObject()
+        key("id"); string(track.id)
+        key("title"); string(track.title)
+        key("engine"); string(track.engine)
+        key("mode"); string(track.mode)
+        key("measured_duration_seconds"); double(track.measuredDurationSeconds)
+        key("instrumental"); bool(track.instrumental)
+        key("mime_type"); string(track.mimeType)
+        key("licence_class"); string(track.licenceClass)
+        key("commercial_use"); bool(track.commercialUse)
+        key("requires_attribution"); bool(track.requiresAttribution)
+        key("created_at"); string(track.createdAt.iso8601)
+        key("playback_url"); null()
+        endObject()
+    }
+}

@@ -1,0 +1,60 @@
+/// A link that opens a collection without an API key. Only the SHA-256 of its
+/// token is stored; the raw token is shown once, when the link is created.
+public struct ShareLink: Equatable, Sendable {
+    public enum Visibility: String, Sendable, CaseIterable {
+        case linkOnly = "link_only"
+        case `public` = "public"
+    }
+
+    public var id: String
+    public var tokenHash: String
+    public var collectionID: String
+    public var organizationID: String
+    public var ownerID: String
+    public var visibility: Visibility
+    public var expiresAt: Timestamp?
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+
+    public init(
+        id: String, tokenHash: String, collectionID: String, organizationID: String, ownerID: String,
+        visibility: Visibility, expiresAt: Timestamp?, createdAt: Timestamp, revokedAt: Timestamp? = nil
+    ) {
+        self.id = id
+        self.tokenHash = tokenHash
+        self.collectionID = collectionID
+        self.organizationID = organizationID
+        self.ownerID = ownerID
+        self.visibility = visibility
+        self.expiresAt = expiresAt
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+
+    /// Whether the link opens at `now`: not revoked, not expired.
+    public func isLive(at now: Timestamp) -> Bool {
+        guard revokedAt == nil else { return false }
+        if let expiresAt, now >= expiresAt { return false }
+        return true
+    }
+}
+
+/// What a share link shows.
+public struct SharedCollectionView: Equatable, Sendable {
+    public var link: ShareLink
+    /// `nil` when the collection was deleted after sharing.
+    public var collection: Collection?
+    /// The live tracks of the collection, in collection order.
+    public var tracks: [CollectionTrack]
+}
+
+/// A track with its place in a collection.
+public struct CollectionTrack: Equatable, Sendable {
+    public var track: Track
+    public var position: Int
+
+    public init(track: Track, position: Int) {
+        self.track = track
+        self.position = position
+    }
+}

@@ -1,0 +1,66 @@
+/// Share links: create (owner only), revoke, open without a key.
+public struct ShareService: Sendable {
+    let store: any Store
+    let clock: any Clock
+
+    public static let maximumDays = 90
+
+    public init(store: any Store, clock: any Clock = SystemClock()) {
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Creates a link to the caller's collection; returns it with the raw token,
+    /// which is never stored. Days above 90 become 90; `nil` never expires.
+    public func create(for collectionID: String, visibility: ShareLink.Visibility, expiresInDays days: Int?,
+                       as caller: Caller) throws -> (ShareLink, token: String) {
+        if let days, days < 1 {
+            throw MusicError.validation(field: "expires_in_days", reason: "expires_in_days must be an integer >= 1")
+        }
+        let now = clock.now()
+        let token = ShareToken.generate()
+        let link = ShareLink(
+            id: Identifier.make(Identifier.shareLink), tokenHash: ShareToken.hash(token), collectionID: collectionID,
+            organizationID: caller.organizationID, ownerID: caller.userID, visibility: visibility,
+            expiresAt: days.map { Timestamp(secondsSince1970: now.secondsSince1970 + Int64(min($0, Self.maximumDays)) * 86_400) },
+            createdAt: now
+        )
+        try store.write { writer in
+            guard try writer.collection(id: collectionID, organizationID: caller.organizationID, ownerID: caller.userID) != nil else {
+                throw MusicError.notFound(reason: "Collection not owned by caller", details: ["collection_id": collectionID])
+            }
+            try writer.insert(link)
+        }
+        return (link, token)
+    }
+
+    /// Revokes one of the caller's links; revoking again answers the same.
+    public func revoke(_ shareID: String, as caller: Caller) throws {
+        let now = clock.now()
+        try store.write { writer in
+            guard try writer.shareLink(id: shareID, organizationID: caller.organizationID, ownerID: caller.userID) != nil else {
+                throw MusicError.notFound(reason: "Share link not owned by caller", details: ["share_id": shareID])
+            }
+            try writer.revokeShareLink(id: shareID, at: now)
+        }
+    }
+
+    /// What a token opens. Unknown, revoked and expired tokens are one and the
+    /// same 404, so a token's history is not revealed.
+    public func open(token: String) throws -> SharedCollectionView {
+        let notFound = MusicError.notFound(reason: "Unknown, revoked or expired share link", details: [:])
+        guard ShareToken.isWellFormed(token) else { throw notFound }
+        let now = clock.now()
+        return try store.read { reader in
+            guard let link = try reader.shareLink(tokenHash: ShareToken.hash(token)),
+                  APIKey.constantTimeEquals(link.tokenHash, ShareToken.hash(token)), link.isLive(at: now) else {
+                throw notFound
+            }
+            guard let collection = try reader.anyCollection(id: link.collectionID), collection.deletedAt == nil else {
+                return SharedCollectionView(link: link, collection: nil, tracks: [])
+            }
+            let tracks = try reader.memberTracks(collectionID: collection.id, fromPosition: 0, limit: CollectionRules.maxTracks)
+            return SharedCollectionView(link: link, collection: collection, tracks: tracks)
+        }
+    }
+}
