@@ -5,7 +5,7 @@
 #                     www-data, so never under /root              [/run/music-collections-<id>]
 #   MUSIC_HTTP_PORT   plain HTTP on 127.0.0.1                      [8080]
 #   MUSIC_HTTPS_PORT  HTTPS                                        [8443]
-#   MUSIC_WORKERS     worker processes, one socket each            [1]
+#   MUSIC_WORKERS     worker processes, one socket each            [2]
 #   MUSIC_THREADS     threads per worker                           [64]
 #   MUSIC_BUILD       release or debug                             [release]
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
@@ -25,7 +25,7 @@ INSTANCE=$(printf '%s' "$VAR" | md5sum | cut -c1-10)
 RUN_DIR=${MUSIC_RUN_DIR:-/run/music-collections-$INSTANCE}
 HTTP_PORT=${MUSIC_HTTP_PORT:-8080}
 HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
-WORKERS=${MUSIC_WORKERS:-1}
+WORKERS=${MUSIC_WORKERS:-2}
 THREADS=${MUSIC_THREADS:-64}
 BUILD=${MUSIC_BUILD:-release}
 RATE=${MUSIC_RATE_LIMIT:-100}
@@ -95,7 +95,10 @@ render_nginx() {
     local output=${1:-$VAR/nginx} upstreams="" index file name
     mkdir -p "$output"
     for index in $(seq 1 "$WORKERS"); do
-        upstreams+="server unix:$(worker_socket "$index");"
+        # max_fails=0: a dead worker is never marked down for fail_timeout; a
+        # failed connect costs one retry on the other worker, and the restarted
+        # worker is used again at once.
+        upstreams+="server unix:$(worker_socket "$index") max_fails=0;"
     done
     for file in "$ROOT"/nginx/*; do
         name=$(basename "$file" .template)

@@ -118,6 +118,22 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    /// A consistent copy of the database at `path`, taken with SQLite's online
+    /// backup from one read snapshot while workers keep writing.
+    public func backup(to path: String) throws {
+        let destination = try DatabaseQueue(path: path)
+        try readerForThisThread().backup(to: destination)
+    }
+
+    /// Replaces the whole content of this database with the backup at `path`
+    /// (SQLite's backup API, under the write lock; stop the workers first).
+    public func restore(from path: String) throws {
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        let source = try DatabaseQueue(path: path, configuration: readOnly)
+        try groupCommit.exclusive { writer in try source.backup(to: writer) }
+    }
+
     /// `PRAGMA integrity_check`: "ok" for a sound file.
     public func integrityCheck() throws -> String {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }

@@ -8,7 +8,8 @@ struct MusicAdmin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "music-admin",
         abstract: "Administration of the music collections service.",
-        subcommands: [Migrate.self, Org.self, UserCommand.self, Key.self, TrackCommand.self, DemoCommand.self]
+        subcommands: [Migrate.self, Org.self, UserCommand.self, Key.self, TrackCommand.self, DemoCommand.self,
+                      Backup.self, Restore.self]
     )
 }
 
@@ -49,6 +50,41 @@ struct Migrate: ParsableCommand {
         let store = try options.openStore()
         try store.migrate()
         try options.report([("id", "schema"), ("status", "migrated")])
+    }
+}
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the live database to PATH, consistently, while workers write (SQLite online backup)."
+    )
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "The backup file to write (must not exist).") var path: String
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists; choose a new file") }
+        let store = try options.openStore()
+        try store.backup(to: path)
+        let check = try SQLiteStore(path: path, migrate: false).integrityCheck()
+        try options.report([("id", path), ("integrity", check)])
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the database with a backup. Stop the workers first (deploy/down)."
+    )
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "The backup file to restore.") var path: String
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no backup at \(path)") }
+        guard try SQLiteStore(path: path, migrate: false).integrityCheck() == "ok" else {
+            throw ValidationError("\(path) fails the integrity check; nothing restored")
+        }
+        let store = try options.openStore()
+        try store.restore(from: path)
+        try store.migrate()
+        try options.report([("id", path), ("integrity", try store.integrityCheck())])
     }
 }
 

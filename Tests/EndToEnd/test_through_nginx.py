@@ -139,9 +139,17 @@ def test_a_dead_worker_is_restarted_by_the_supervisor(stack):
     assert requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200
 
 
-def test_no_worker_gives_the_502_envelope(stack):
+def test_one_dead_worker_costs_no_request(stack):
+    """Two workers behind one upstream: with one killed, requests keep succeeding."""
     os.kill(stack.pid("supervisor-1"), signal.SIGTERM)
-    os.kill(stack.pid("worker-1"), signal.SIGTERM)
+    os.kill(stack.pid("worker-1"), signal.SIGKILL)
+    statuses = [requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+
+
+def test_no_worker_gives_the_502_envelope(stack):
+    os.kill(stack.pid("supervisor-2"), signal.SIGTERM)
+    os.kill(stack.pid("worker-2"), signal.SIGTERM)
     time.sleep(1)
     envelope_ok(requests.get(f"{stack.https}/v1/music/health", verify=stack.cert), 502, "SERVICE_UNAVAILABLE")
 
