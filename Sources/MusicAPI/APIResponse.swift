@@ -30,4 +30,7 @@ extension HTTPField.Name {
     /// `X-Request-ID`: nginx's request id, set by the FastCGI layer and echoed back.
     static let requestID = HTTPField.Name("X-Request-ID")!
     static let apiKey = HTTPField.Name("X-API-Key")!
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    /// Set on an answer replayed for a repeated `Idempotency-Key`.
+    static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
 }

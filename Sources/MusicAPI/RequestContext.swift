@@ -1,4 +1,5 @@
 import HTTPTypes
+import MusicCore
 
 /// One request as the handlers see it.
 struct RequestContext {
@@ -24,6 +25,15 @@ struct RequestContext {
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         return String(parts[1]).trimmingCharacters(in: " \t")
+    }
+
+    /// The `Idempotency-Key` header: at most 255 characters, not empty.
+    func idempotencyKey() throws -> String? {
+        guard let key = request.headerFields[.idempotencyKey] else { return nil }
+        guard !key.isEmpty, key.unicodeScalars.count <= IdempotencyRecord.maximumKeyLength else {
+            throw APIError.validation(field: "Idempotency-Key", reason: "Idempotency-Key must be 1 to 255 characters")
+        }
+        return key
     }
 
     /// Whether the declared media type is JSON (`application/json`, any parameters).

@@ -93,6 +93,22 @@ enum SQLiteMigrations {
                 CREATE INDEX tracks_newest ON tracks(organization_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
                 """)
         }
+        migrator.registerMigration("v3: idempotency keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE idempotency_keys (
+                    user_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    response_body BLOB NOT NULL,
+                    location TEXT,
+                    etag TEXT,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (user_id, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import MusicCore
 
@@ -130,6 +131,34 @@ struct SQLiteTransaction: StoreWriter {
         try db.cachedStatement(sql: "UPDATE tracks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
             .execute(arguments: [time.secondsSince1970, id])
         return db.changesCount > 0
+    }
+
+    // MARK: Idempotency keys
+
+    func idempotencyRecord(userID: String, key: String) throws -> IdempotencyRecord? {
+        let sql = """
+            SELECT user_id, key, request_hash, status, response_body, location, etag, created_at
+            FROM idempotency_keys WHERE user_id = ? AND key = ?
+            """
+        return try first(sql, [userID, key]) { row in
+            IdempotencyRecord(
+                userID: row[0], key: row[1], requestHash: row[2], status: row[3], body: [UInt8](row[4] as Data),
+                location: row[5], etag: row[6], createdAt: Timestamp(secondsSince1970: row[7])
+            )
+        }
+    }
+
+    func keep(_ record: IdempotencyRecord) throws {
+        try db.cachedStatement(sql: "DELETE FROM idempotency_keys WHERE created_at <= ?")
+            .execute(arguments: [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO idempotency_keys
+                (user_id, key, request_hash, status, response_body, location, etag, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                record.userID, record.key, record.requestHash, record.status, Data(record.body),
+                record.location, record.etag, record.createdAt.secondsSince1970,
+            ])
     }
 
     // MARK: Share links

@@ -81,6 +81,11 @@ public struct APIError: Error, Equatable, Sendable {
         status: .unsupportedMediaType, code: "UNSUPPORTED_MEDIA_TYPE", type: "client_error",
         message: "The request body must be JSON.", systemMessage: "Content-Type must be application/json")
 
+    static let idempotencyKeyReused = APIError(
+        status: .unprocessableContent, code: "IDEMPOTENCY_KEY_REUSED", type: "client_error",
+        message: "This Idempotency-Key was already used with another request body.",
+        systemMessage: "Idempotency-Key reused with a different body", details: ["field": "Idempotency-Key"])
+
     static let badRequest = APIError(
         status: .badRequest, code: "BAD_REQUEST", type: "client_error",
         message: "The request could not be understood.", systemMessage: "Malformed request framing")

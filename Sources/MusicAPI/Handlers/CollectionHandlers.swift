@@ -16,6 +16,10 @@ extension MusicAPI {
             return try handleTracks(endpoint, parameters: parameters, caller: caller, context: context)
 
         case .createCollection:
+            let idempotencyKey = try context.idempotencyKey()
+            if let idempotencyKey, let replay = try replay(idempotencyKey, caller: caller, context: context) {
+                return replay
+            }
             let body = try context.jsonBody()
             let draft = CollectionDraft(
                 name: try body.requiredString("name"),
@@ -25,8 +29,17 @@ extension MusicAPI {
             )
             let collection = try collections.create(draft, as: caller)
             let location = "/v1/music/\(caller.organizationID)/collections/\(collection.id)"
-            return collectionResponse(collection, status: .created, context: context,
-                                      extraFields: [HTTPField(name: .location, value: location)])
+            let response = collectionResponse(collection, status: .created, context: context,
+                                              extraFields: [HTTPField(name: .location, value: location)])
+            if let idempotencyKey {
+                // In the create's own transaction: a retry sees the collection and its answer, or neither.
+                let record = IdempotencyRecord(
+                    userID: caller.userID, key: idempotencyKey, requestHash: APIKey.sha256Hex(context.body),
+                    status: response.head.status.code, body: response.body, location: location,
+                    etag: collection.etag, createdAt: clock.now())
+                try store.write { try $0.keep(record) }
+            }
+            return response
 
         case .listCollections:
             let limit = try context.queryInteger("limit", in: 1...100, default: 50)
@@ -109,6 +122,20 @@ extension MusicAPI {
             let collection = try collections.reorder(collectionID, to: ordered, ifMatch: ifMatch(context), as: caller)
             return acknowledgement(id: collection.id, detail: "Collection reordered.", context: context, etag: collection.etag)
         }
+    }
+
+    /// The first answer again, for a retry with the same `Idempotency-Key` and body
+    /// within 24 hours; a 422 for the same key with another body; `nil` for a new key.
+    private func replay(_ key: String, caller: Caller, context: RequestContext) throws -> APIResponse? {
+        let now = clock.now()
+        guard let record = try store.read({ try $0.idempotencyRecord(userID: caller.userID, key: key) }),
+              !record.isExpired(at: now) else { return nil }
+        guard record.requestHash == APIKey.sha256Hex(context.body) else { throw APIError.idempotencyKeyReused }
+        var fields: [HTTPField] = [HTTPField(name: .idempotentReplayed, value: "true")]
+        if let location = record.location { fields.append(HTTPField(name: .location, value: location)) }
+        if let etag = record.etag { fields.append(HTTPField(name: .eTag, value: etag)) }
+        return APIResponse(status: HTTPResponse.Status(code: record.status), json: record.body, traceID: context.traceID,
+                           extraFields: fields)
     }
 
     private func ifMatch(_ context: RequestContext) -> IfMatch? {

@@ -28,7 +28,12 @@ public enum APIKey {
 
     /// Lowercase hex SHA-256 of the raw key: what the store keeps.
     public static func hash(_ key: String) -> String {
-        let digest = SHA256.hash(data: Array(key.utf8))
+        sha256Hex(Array(key.utf8))
+    }
+
+    /// Lowercase hex SHA-256 of any bytes (keys, tokens, request bodies).
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        let digest = SHA256.hash(data: bytes)
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(64)

@@ -45,6 +45,9 @@ public protocol StoreReader {
     /// A collection by id alone, deleted or not (share views, admin work).
     func anyCollection(id: String) throws -> Collection?
 
+    /// The kept answer to the caller's earlier request with this idempotency key.
+    func idempotencyRecord(userID: String, key: String) throws -> IdempotencyRecord?
+
     /// The share link whose token hashes to `tokenHash`.
     func shareLink(tokenHash: String) throws -> ShareLink?
     /// A share link of `ownerID` in `organizationID`.
@@ -70,6 +73,9 @@ public protocol StoreWriter: StoreReader {
     /// Removes the member at `position` and closes the gap behind it.
     func removeMember(collectionID: String, trackID: String, position: Int) throws
     func insert(_ link: ShareLink) throws
+    /// Keeps an answer (replacing an expired record of the same key) and drops
+    /// records older than 24 hours.
+    func keep(_ record: IdempotencyRecord) throws
     /// Marks the link revoked at `time`, unless it already is.
     func revokeShareLink(id: String, at time: Timestamp) throws
     /// Marks a live track deleted; returns false when there is no such live track.

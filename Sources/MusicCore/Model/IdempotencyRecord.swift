@@ -1,0 +1,32 @@
+/// The first answer to a request sent with an `Idempotency-Key`, kept 24 hours
+/// so that a retry with the same key and body gets the same answer.
+public struct IdempotencyRecord: Equatable, Sendable {
+    public static let lifetimeSeconds: Int64 = 86_400
+    public static let maximumKeyLength = 255
+
+    public var userID: String
+    public var key: String
+    /// SHA-256 of the request body: a retry must send the same bytes.
+    public var requestHash: String
+    public var status: Int
+    public var body: [UInt8]
+    public var location: String?
+    public var etag: String?
+    public var createdAt: Timestamp
+
+    public init(userID: String, key: String, requestHash: String, status: Int, body: [UInt8],
+                location: String?, etag: String?, createdAt: Timestamp) {
+        self.userID = userID
+        self.key = key
+        self.requestHash = requestHash
+        self.status = status
+        self.body = body
+        self.location = location
+        self.etag = etag
+        self.createdAt = createdAt
+    }
+
+    public func isExpired(at now: Timestamp) -> Bool {
+        now.secondsSince1970 - createdAt.secondsSince1970 >= Self.lifetimeSeconds
+    }
+}
