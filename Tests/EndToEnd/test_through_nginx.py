@@ -130,7 +130,7 @@ def test_socket_is_reachable_by_nginx_user_only(stack):
 def test_a_dead_worker_is_restarted_by_the_supervisor(stack):
     old = stack.pid("worker-1")
     os.kill(old, signal.SIGKILL)
-    deadline = time.time() + 5
+    deadline = time.time() + 2
     while time.time() < deadline:
         if stack.pid("worker-1") != old and requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200:
             break
