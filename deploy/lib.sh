@@ -4,6 +4,8 @@
 #   MUSIC_RUN_DIR     worker sockets and nginx temp files; must be reachable by
 #                     www-data, so never under /root              [/run/music-collections-<id>]
 #   MUSIC_HTTP_PORT   plain HTTP on 127.0.0.1                      [8080]
+#                     (private stacks use ports below 32768, outside the
+#                     kernel's ephemeral range, so no client socket can hold them)
 #   MUSIC_HTTPS_PORT  HTTPS                                        [8443]
 #   MUSIC_WORKERS     worker processes, one socket each            [2]
 #   MUSIC_THREADS     threads per worker                           [64]
@@ -121,7 +123,7 @@ start_worker() {
     setsid bash -c '
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
-            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -- "$3/music-fcgi" --db "$4" --threads "$5" \
+            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
                 >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
@@ -129,7 +131,7 @@ start_worker() {
             echo "$(date -u +%FT%TZ) worker $6 exited; restarting" >> "$0/log/worker-$6.log"
             sleep 0.5
         done
-    ' "$VAR" "$socket" "$NGINX_USER" "$BIN" "$DB" "$THREADS" "$index" </dev/null >/dev/null 2>&1 &
+    ' "$VAR" "$socket" "$NGINX_USER" "$BIN" "$DB" "$THREADS" "$index" "$ROOT/openapi.yaml" </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }
 

@@ -20,8 +20,12 @@ public final class MusicAPI: Sendable {
     let logger: Logger
     let router = Router.music
     let healthCheck: HealthCheck
+    /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
+    let openAPIDocument: [UInt8]?
 
-    public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api")) {
+    public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api"),
+                openAPIDocument: [UInt8]? = nil) {
+        self.openAPIDocument = openAPIDocument
         self.store = store
         self.clock = clock
         self.collections = CollectionService(store: store, clock: clock)
@@ -79,6 +83,11 @@ public final class MusicAPI: Sendable {
             return response
         case .found(.health, _):
             return health(context)
+        case .found(.openAPI, _):
+            guard let document = openAPIDocument else { throw APIError.routeNotFound() }
+            var response = APIResponse(status: .ok, json: document, traceID: context.traceID)
+            response.head.headerFields[.contentType] = "application/yaml"
+            return response
         case .found(.openShare, let parameters):
             return try openShare(token: parameters["token"] ?? "", context: context)
         case .found(let endpoint, let parameters):

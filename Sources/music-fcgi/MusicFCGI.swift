@@ -34,6 +34,9 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
     var db: String?
 
+    @Option(help: "The OpenAPI document to serve at /v1/music/openapi.yaml (default: $MUSIC_OPENAPI).")
+    var openapi: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -53,7 +56,14 @@ struct MusicFCGI: ParsableCommand {
         let logger = Logger(label: "music.fcgi")
         let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
         let store = try SQLiteStore(path: path)
-        let api = MusicAPI(store: store, logger: Logger(label: "music.api"))
+        var document: [UInt8]?
+        if let openAPIPath = openapi ?? ProcessInfo.processInfo.environment["MUSIC_OPENAPI"] {
+            guard let data = FileManager.default.contents(atPath: openAPIPath) else {
+                throw ValidationError("cannot read the OpenAPI document \(openAPIPath)")
+            }
+            document = Array(data)
+        }
+        let api = MusicAPI(store: store, logger: Logger(label: "music.api"), openAPIDocument: document)
 
         let listening: ListeningSocket
         if let socket { listening = .unix(path: socket) } else if let listen { listening = .tcp(address: listen) } else { listening = .inherited }

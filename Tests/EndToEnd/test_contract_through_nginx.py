@@ -185,3 +185,31 @@ def test_track_import_is_all_or_none_and_names_the_bad_line(stack, tmp_path):
     after = subprocess.run(["sqlite3", str(stack.var / "music.sqlite"), "SELECT count(*) FROM tracks"],
                            capture_output=True, text=True, check=True).stdout
     assert before == after
+
+
+def test_openapi_document_is_valid_and_served_without_a_key(stack):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.readers import read_from_filename
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml")
+    spec, _ = read_from_filename(path)
+    validate(spec)
+    served = requests.get(f"{stack.https}/v1/music/openapi.yaml", verify=stack.cert)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"].startswith("application/yaml")
+    assert served.content == open(path, "rb").read()
+
+
+def test_every_route_is_in_the_openapi_document():
+    """Each operation the router knows is documented, and nothing else is."""
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml")
+    spec = yaml.safe_load(open(path))
+    documented = {(method.upper(), route) for route, item in spec["paths"].items()
+                  for method in item if method in {"get", "post", "patch", "delete", "put"}}
+    router = open(os.path.join(os.path.dirname(__file__), "..", "..", "Sources", "MusicAPI", "Router", "Router.swift")).read()
+    import re
+    implemented = set()
+    for pattern, methods in re.findall(r'Route\("([^"]+)",\s*\[([^\]]*)\]', router):
+        for method in re.findall(r"\(\.(\w+),", methods):
+            implemented.add((method.upper(), pattern))
+    assert documented == implemented

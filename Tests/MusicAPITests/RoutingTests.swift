@@ -94,3 +94,19 @@ struct UnreachableStore: Store {
     func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T { throw Unreachable() }
     func ping() throws { throw Unreachable() }
 }
+
+@Suite("The OpenAPI document")
+struct OpenAPIRouteTests {
+    @Test("it is served without a key when the worker was given one, else 404")
+    func served() throws {
+        let app = try TestApp()
+        #expect(app.request(.get, "/v1/music/openapi.yaml").status == 404)
+        let api = MusicAPI(store: app.store, openAPIDocument: Array("openapi: 3.1.0\n".utf8))
+        var fields = HTTPFields()
+        fields[HTTPField.Name("X-Request-ID")!] = "doc"
+        let response = api.respond(to: HTTPRequest(method: .get, scheme: "https", authority: "x", path: "/v1/music/openapi.yaml", headerFields: fields), body: [])
+        #expect(response.head.status == .ok)
+        #expect(response.head.headerFields[.contentType] == "application/yaml")
+        #expect(response.bodyText == "openapi: 3.1.0\n")
+    }
+}

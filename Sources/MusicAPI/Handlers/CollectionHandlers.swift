@@ -6,7 +6,7 @@ extension MusicAPI {
     func handle(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
         let collectionID = parameters["collection_id"] ?? ""
         switch endpoint {
-        case .health, .openShare:
+        case .health, .openAPI, .openShare:
             preconditionFailure("answered before authentication")
 
         case .shareCollection, .revokeShare:

@@ -2,7 +2,7 @@ import HTTPTypes
 
 /// The endpoints of API.md.
 enum Endpoint: Sendable {
-    case health
+    case health, openAPI
     case listCollections, createCollection
     case getCollection, updateCollection, deleteCollection
     case listCollectionTracks, addCollectionTrack

@@ -13,6 +13,7 @@ struct Router: Sendable {
 
     static let music = Router(routes: [
         Route("/v1/music/health", [(.get, .health)]),
+        Route("/v1/music/openapi.yaml", [(.get, .openAPI)]),
         // Before the organization routes: "shared" is not an organization id.
         Route("/v1/music/shared/{token}", [(.get, .openShare)]),
         Route("/v1/music/{organization_id}/collections", [(.get, .listCollections), (.post, .createCollection)]),
