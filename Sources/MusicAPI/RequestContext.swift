@@ -52,13 +52,15 @@ struct RequestContext {
         return try JSONBody(body)
     }
 
+    /// The largest `offset` a listing takes (decided here; a deeper page is empty anyway).
+    static let maximumOffset = 1_000_000_000
+
     /// An integer query parameter within `range`, or `defaultValue` when absent.
     func queryInteger(_ name: String, in range: ClosedRange<Int>, default defaultValue: Int) throws -> Int {
         guard let text = target.query(name) else { return defaultValue }
         guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
               let value = Int(text), range.contains(value) else {
-            let upper = range.upperBound == Int.max ? "" : " and \(range.upperBound)"
-            let rule = upper.isEmpty ? "an integer >= \(range.lowerBound)" : "an integer between \(range.lowerBound)\(upper)"
+            let rule = "an integer between \(range.lowerBound) and \(range.upperBound)"
             throw APIError.validation(field: name, reason: "\(name) must be \(rule)")
         }
         return value

@@ -43,7 +43,7 @@ extension MusicAPI {
 
         case .listCollections:
             let limit = try context.queryInteger("limit", in: 1...100, default: 50)
-            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
             let items = try collections.list(limit: limit, offset: offset, as: caller)
             var json = JSONWriter(capacity: 256 * (items.count + 1))
             json.beginObject()
@@ -95,7 +95,7 @@ extension MusicAPI {
 
         case .listCollectionTracks:
             let limit = try context.queryInteger("limit", in: 1...500, default: 200)
-            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
             let (collection, members) = try collections.members(of: collectionID, limit: limit, offset: offset, as: caller)
             var json = JSONWriter(capacity: 96 * (members.count + 2))
             json.beginObject()

@@ -13,7 +13,7 @@ extension MusicAPI {
 
         case .listTracks:
             let limit = try context.queryInteger("limit", in: 1...100, default: 50)
-            let offset = try context.queryInteger("offset", in: 0...Int.max, default: 0)
+            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
             let collectionID = context.target.query("collection_id")
             if let collectionID, collectionID.isEmpty {
                 throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")
