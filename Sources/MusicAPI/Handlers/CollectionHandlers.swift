@@ -42,19 +42,9 @@ extension MusicAPI {
             return response
 
         case .listCollections:
-            let limit = try context.queryInteger("limit", in: 1...100, default: 50)
-            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
+            let (limit, offset) = try pageQuery(context, maximum: 100, defaultLimit: 50)
             let items = try collections.list(limit: limit, offset: offset, as: caller)
-            var json = JSONWriter(capacity: 256 * (items.count + 1))
-            json.beginObject()
-            json.key("items")
-            json.beginArray()
-            for collection in items { json.write(collection) }
-            json.endArray()
-            json.key("limit"); json.int(limit)
-            json.key("offset"); json.int(offset)
-            json.endObject()
-            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+            return pageResponse(items, limit: limit, offset: offset, bytesPerItem: 256, context: context) { $0.write($1) }
 
         case .getCollection:
             return collectionResponse(try collections.get(collectionID, as: caller), status: .ok, context: context)
@@ -94,27 +84,17 @@ extension MusicAPI {
             return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
 
         case .listCollectionTracks:
-            let limit = try context.queryInteger("limit", in: 1...500, default: 200)
-            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
+            let (limit, offset) = try pageQuery(context, maximum: 500, defaultLimit: 200)
             let (collection, members) = try collections.members(of: collectionID, limit: limit, offset: offset, as: caller)
-            var json = JSONWriter(capacity: 96 * (members.count + 2))
-            json.beginObject()
-            json.key("collection_id"); json.string(collection.id)
-            json.key("items")
-            json.beginArray()
-            for member in members {
+            return pageResponse(members, limit: limit, offset: offset, bytesPerItem: 96, context: context,
+                                extraFields: [HTTPField(name: .eTag, value: collection.etag)],
+                                leading: { json in json.key("collection_id"); json.string(collection.id) }) { json, member in
                 json.beginObject()
                 json.key("track_id"); json.string(member.trackID)
                 json.key("position"); json.int(member.position)
                 json.key("added_at"); json.string(member.addedAt.iso8601)
                 json.endObject()
             }
-            json.endArray()
-            json.key("limit"); json.int(limit)
-            json.key("offset"); json.int(offset)
-            json.endObject()
-            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID,
-                               extraFields: [HTTPField(name: .eTag, value: collection.etag)])
 
         case .reorderCollection:
             let body = try context.jsonBody()

@@ -12,23 +12,13 @@ extension MusicAPI {
             return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
 
         case .listTracks:
-            let limit = try context.queryInteger("limit", in: 1...100, default: 50)
-            let offset = try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0)
+            let (limit, offset) = try pageQuery(context, maximum: 100, defaultLimit: 50)
             let collectionID = context.target.query("collection_id")
             if let collectionID, collectionID.isEmpty {
                 throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")
             }
             let tracks = try catalog.tracks(in: collectionID, limit: limit, offset: offset, as: caller)
-            var json = JSONWriter(capacity: 384 * (tracks.count + 1))
-            json.beginObject()
-            json.key("items")
-            json.beginArray()
-            for track in tracks { json.write(track) }
-            json.endArray()
-            json.key("limit"); json.int(limit)
-            json.key("offset"); json.int(offset)
-            json.endObject()
-            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+            return pageResponse(tracks, limit: limit, offset: offset, bytesPerItem: 384, context: context) { $0.write($1) }
 
         default:
             preconditionFailure("not a track endpoint")

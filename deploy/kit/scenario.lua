@@ -1,4 +1,4 @@
--- One wrk scenario, configured by environment variables (deploy/bench-kit/bench.py sets them):
+-- One wrk scenario, configured by environment variables (deploy/kit/bench.py sets them):
 --   BENCH_METHOD, BENCH_PATH, BENCH_KEY   the request
 --   BENCH_MODE     static | add | create | update
 --   BENCH_BODY     the body of a static request

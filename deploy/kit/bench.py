@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from common import music_admin, rss_kib
+
 KIT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -31,9 +33,7 @@ class Stack:
         self.db = args.db
 
     def admin(self, *arguments):
-        out = subprocess.run([os.path.join(self.bin, "music-admin"), *arguments, "--db", self.db, "--json"],
-                             capture_output=True, text=True, check=True).stdout
-        return json.loads(out)
+        return music_admin(self.bin, self.db, *arguments)
 
     def connection(self):
         return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
@@ -99,14 +99,6 @@ def wrk(url, duration, connections, env):
     result = json.loads(output.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def main():

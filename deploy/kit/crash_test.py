@@ -22,6 +22,8 @@ import threading
 import time
 import uuid
 
+from common import music_admin
+
 
 class Counters:
     def __init__(self):
@@ -141,9 +143,7 @@ def main():
     db = os.path.join(args.var, "music.sqlite")
 
     def admin(*arguments):
-        out = subprocess.run([os.path.join(args.bin, "music-admin"), *arguments, "--db", db, "--json"],
-                             capture_output=True, text=True, check=True).stdout
-        return json.loads(out)
+        return music_admin(args.bin, db, *arguments)
 
     org = admin("org", "create", "--name", "Crash test")["id"]
     user = admin("user", "create", "--org", org, "--email", "crash@test.invalid", "--capability", "USE_MUSIC_GENERATION")["id"]

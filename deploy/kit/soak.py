@@ -10,19 +10,16 @@ import subprocess
 import sys
 import time
 
+from common import music_admin, rss_kib
+
 KIT = os.path.dirname(os.path.abspath(__file__))
 
 
 def rss_mib(pid_file):
     try:
-        pid = int(open(pid_file).read())
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return float("nan")
+        return rss_kib(int(open(pid_file).read())) / 1024
+    except (OSError, ValueError, RuntimeError):
+        return float("nan")
 
 
 def main():
@@ -34,8 +31,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=5)
     args = parser.parse_args()
     db = os.path.join(args.var, "music.sqlite")
-    demo = json.loads(subprocess.run([os.path.join(args.bin, "music-admin"), "demo", "--db", db, "--json"],
-                                     capture_output=True, text=True, check=True).stdout)
+    demo = music_admin(args.bin, db, "demo")
     key, org, tracks = demo["api_key"], demo["organization_id"], demo["track_ids"]
     connection = http.client.HTTPConnection("127.0.0.1", args.port)
 

@@ -1,0 +1,29 @@
+import HTTPTypes
+
+/// Listings: the `limit`/`offset` query and the `{"items", "limit", "offset"}` answer.
+extension MusicAPI {
+    /// `limit` (1...`maximum`, default `defaultLimit`) and `offset` from the query.
+    func pageQuery(_ context: RequestContext, maximum: Int, defaultLimit: Int) throws -> (limit: Int, offset: Int) {
+        (try context.queryInteger("limit", in: 1...maximum, default: defaultLimit),
+         try context.queryInteger("offset", in: 0...RequestContext.maximumOffset, default: 0))
+    }
+
+    /// `{...leading fields, "items": [...], "limit", "offset"}`.
+    func pageResponse<Item>(
+        _ items: [Item], limit: Int, offset: Int, bytesPerItem: Int, context: RequestContext,
+        extraFields: [HTTPField] = [], leading: (inout JSONWriter) -> Void = { _ in },
+        item write: (inout JSONWriter, Item) -> Void
+    ) -> APIResponse {
+        var json = JSONWriter(capacity: bytesPerItem * (items.count + 2))
+        json.beginObject()
+        leading(&json)
+        json.key("items")
+        json.beginArray()
+        for item in items { write(&json, item) }
+        json.endArray()
+        json.key("limit"); json.int(limit)
+        json.key("offset"); json.int(offset)
+        json.endObject()
+        return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID, extraFields: extraFields)
+    }
+}
