@@ -119,6 +119,39 @@ struct ProtocolTests {
         #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
     }
 
+    @Test("500 random CGI requests from a fixed seed, CONTENT_LENGTH lying both ways, all answered; the worker lives")
+    func hostileParameters() throws {
+        let worker = try WorkerProcess()
+        var state: UInt64 = 42
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let methods = ["GET", "POST", "PATCH", "DELETE", "BREW", "", "G\u{0}T", String(repeating: "X", count: 300)]
+        let uris = ["/v1/music/health", "/v1/music/\(worker.organizationID)/collections", "/%00/%ff/..", "",
+                    "/v1/music/" + String(repeating: "a/", count: 2000), "/v1/music/health?" + String(repeating: "x=1&", count: 3000)]
+        for index in 0..<500 {
+            let body = [UInt8]((0..<next(300)).map { _ in UInt8(next(256)) })
+            let declared = [String(body.count), String(body.count + 1 + next(100)), String(max(0, body.count - 1 - next(5))),
+                            "", "-1", "abc", "99999999999999999999"][next(7)]
+            var params = [("REQUEST_METHOD", methods[next(methods.count)]), ("REQUEST_URI", uris[next(uris.count)]),
+                          ("REQUEST_ID", "fuzz\(index)"), ("CONTENT_LENGTH", declared)]
+            if next(2) == 0 { params.append(("HTTP_X_API_KEY", next(2) == 0 ? worker.apiKey : "ak_\(index)")) }
+            if next(2) == 0 { params.append(("CONTENT_TYPE", ["application/json", "text/plain", ""][next(3)])) }
+            if next(4) == 0 { params.append(("HTTP_" + String(repeating: "X", count: next(200) + 1), String(repeating: "v", count: next(5000)))) }
+            let client = try worker.client()
+            try client.sendBegin()
+            try client.sendParams(params)
+            try client.sendStdin(body, chunk: 1 + next(64))
+            let response = try client.readResponse()
+            #expect((200...599).contains(response.status), "case \(index)")
+            #expect(response.headers["content-type"] == "application/json", "case \(index)")
+            #expect(response.status < 300 || (response.json["error"] as? [String: Any])?["status"] as? Int == response.status, "case \(index)")
+        }
+        #expect(worker.process.isRunning)
+        #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
+    }
+
     @Test("SIGTERM lets the request in flight finish, refuses new ones, and exits 0 within 5 s")
     func sigtermDrains() throws {
         let worker = try WorkerProcess()
