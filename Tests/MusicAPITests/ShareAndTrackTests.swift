@@ -41,6 +41,10 @@ struct ShareTests {
         #expect(capped["visibility"] as? String == "public")
         #expect(capped["expires_at"] as? String == "2026-09-26T10:30:00Z")
         #expect(share(#"{"expires_in_days": 1}"#)["expires_at"] as? String == "2026-06-29T10:30:00Z")
+        // Found by schemathesis: null means the default, as the spec now says.
+        let nulls = share(#"{"visibility": null, "expires_in_days": null}"#)
+        #expect(nulls.status == 201)
+        #expect(nulls["visibility"] as? String == "link_only")
         for (body, field) in [(#"{"visibility": "secret"}"#, "visibility"), (#"{"visibility": 1}"#, "visibility"),
                               (#"{"expires_in_days": 0}"#, "expires_in_days"), (#"{"expires_in_days": 1.5}"#, "expires_in_days"),
                               (#"{"expires_in_days": "7"}"#, "expires_in_days"), (#"{"expires_in_days": true}"#, "expires_in_days"),
