@@ -3,6 +3,7 @@ fixtures read where it runs from the environment deploy/test exports."""
 import json
 import os
 import pathlib
+import subprocess
 
 import pytest
 
@@ -18,6 +19,20 @@ class Stack:
         self.key = demo["api_key"]
         self.tracks = demo["track_ids"]
         self.api = f"{self.https}/v1/music/{self.org}"
+
+    def curl(self, *args):
+        """curl with the stack's certificate: (status, parsed JSON body)."""
+        result = subprocess.run(["curl", "-s", "--cacert", self.cert, "-w", "\n%{http_code}", *args],
+                                capture_output=True, text=True, check=True)
+        body, _, status = result.stdout.rpartition("\n")
+        return int(status), json.loads(body)
+
+    def admin(self, *arguments, db=None):
+        """music-admin on the stack's database (or `db`), with --json."""
+        result = subprocess.run([os.path.join(os.environ["MUSIC_BIN_DIR"], "music-admin"), *arguments,
+                                 "--db", db or str(self.var / "music.sqlite"), "--json"],
+                                capture_output=True, text=True, check=True)
+        return json.loads(result.stdout)
 
     def pid(self, name):
         path = self.var / "run" / f"{name}.pid"

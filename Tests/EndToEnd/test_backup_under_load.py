@@ -1,18 +1,9 @@
 """music-admin backup takes a consistent copy while workers write; restore brings it back."""
-import json
-import os
 import subprocess
 import threading
 import time
 
 import requests
-
-
-def admin(stack, *arguments, db=None):
-    result = subprocess.run([os.path.join(os.environ["MUSIC_BIN_DIR"], "music-admin"), *arguments,
-                             "--db", db or str(stack.var / "music.sqlite"), "--json"],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
 
 
 def sql(db, query):
@@ -39,7 +30,7 @@ def test_backup_taken_under_load_restores_consistently(stack, tmp_path):
     time.sleep(1)
     before = list(acknowledged)
     backup = tmp_path / "backup.sqlite"
-    result = admin(stack, "backup", str(backup))
+    result = stack.admin("backup", str(backup))
     time.sleep(0.5)
     stop.set()
     writer.join()
@@ -47,7 +38,7 @@ def test_backup_taken_under_load_restores_consistently(stack, tmp_path):
     assert len(before) > 0 and len(acknowledged) > len(before)
 
     restored = tmp_path / "restored.sqlite"
-    result = admin(stack, "restore", str(backup), db=str(restored))
+    result = stack.admin("restore", str(backup), db=str(restored))
     assert result["integrity"] == "ok"
     ids = set(sql(restored, "SELECT id FROM collections"))
     assert set(before) <= ids, "a collection acknowledged before the backup began is missing"

@@ -1,23 +1,15 @@
 """API.md's error table and the reference examples, through nginx."""
 import concurrent.futures
-import json
 import os
 import subprocess
 
 import requests
 
 
-def admin(stack, *args):
-    result = subprocess.run([os.path.join(os.environ["MUSIC_BIN_DIR"], "music-admin"), *args,
-                             "--db", str(stack.var / "music.sqlite"), "--json"],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
-
-
 def new_key(stack, org, capabilities=("USE_MUSIC_GENERATION",), email=None):
     flags = [item for capability in capabilities for item in ("--capability", capability)]
-    user = admin(stack, "user", "create", "--org", org, "--email", email or f"{os.urandom(4).hex()}@e2e.test", *flags)
-    return admin(stack, "key", "create", "--user", user["id"])
+    user = stack.admin("user", "create", "--org", org, "--email", email or f"{os.urandom(4).hex()}@e2e.test", *flags)
+    return stack.admin("key", "create", "--user", user["id"])
 
 
 def error_of(response, status):
@@ -35,9 +27,9 @@ def test_every_reachable_row_of_the_error_table(stack):
     assert error_of(get(collections), 401)["code"] == "AUTHENTICATION_REQUIRED"
     assert error_of(get(collections, headers={"X-API-Key": "ak_nope"}), 401)["code"] == "INVALID_API_KEY"
     revoked = new_key(stack, stack.org)
-    admin(stack, "key", "revoke", revoked["id"])
+    stack.admin("key", "revoke", revoked["id"])
     assert error_of(get(collections, headers={"X-API-Key": revoked["key"]}), 401)["code"] == "API_KEY_DEACTIVATED"
-    other_org = admin(stack, "org", "create", "--name", "Elsewhere")
+    other_org = stack.admin("org", "create", "--name", "Elsewhere")
     outsider = new_key(stack, other_org["id"])
     assert error_of(get(collections, headers={"X-API-Key": outsider["key"]}), 403)["code"] == "ORGANIZATION_ACCESS_DENIED"
     member = new_key(stack, stack.org, capabilities=())
@@ -166,12 +158,12 @@ console.log(collection.id);
 
 
 def test_track_import_is_all_or_none_and_names_the_bad_line(stack, tmp_path):
-    owner = admin(stack, "user", "create", "--org", stack.org, "--email", "importer@e2e.test",
+    owner = stack.admin("user", "create", "--org", stack.org, "--email", "importer@e2e.test",
                   "--capability", "USE_MUSIC_GENERATION")
     good = tmp_path / "good.jsonl"
     good.write_text('{"title": "One", "duration": 1}\n\n{"title": "Two", "duration": 181.5, "instrumental": true, '
                     '"licence_class": "premium"}\n')
-    result = admin(stack, "track", "import", "--org", stack.org, "--owner", owner["id"], str(good))
+    result = stack.admin("track", "import", "--org", stack.org, "--owner", owner["id"], str(good))
     assert result["imported"] == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"title": "Fine"}\n{"title": "Also fine", "instrumental": 1}\n{"title": 5}\n')

@@ -1,7 +1,6 @@
 """TLS and proxy hygiene: old TLS refused, request smuggling shapes stopped at nginx,
 oversized headers answered with the envelope."""
 import json
-import os
 import socket
 import subprocess
 import time

@@ -69,35 +69,28 @@ def test_client_request_id_cannot_replace_nginx_one(stack):
     assert response.json()["error"]["trace_id"] != "req_chosen-by-client"
 
 
-def curl(stack, *args):
-    result = subprocess.run(["curl", "-s", "--cacert", stack.cert, "-w", "\n%{http_code}", *args],
-                            capture_output=True, text=True, check=True)
-    body, _, status = result.stdout.rpartition("\n")
-    return int(status), json.loads(body)
-
-
 def test_documented_flow_with_curl_and_the_demo_key(stack):
     key = ["-H", f"X-API-Key: {stack.key}"]
     json_type = ["-H", "Content-Type: application/json"]
-    status, created = curl(stack, "-X", "POST", f"{stack.api}/collections", *key, *json_type,
+    status, created = stack.curl("-X", "POST", f"{stack.api}/collections", *key, *json_type,
                            "-d", '{"name": "Focus Sessions", "description": "Instrumental tracks for deep work"}')
     assert status == 201 and created["track_count"] == 0
     collection = f"{stack.api}/collections/{created['id']}"
     for track in stack.tracks[:3]:
-        status, ack = curl(stack, "-X", "POST", f"{collection}/tracks", *key, *json_type, "-d", json.dumps({"track_id": track}))
+        status, ack = stack.curl("-X", "POST", f"{collection}/tracks", *key, *json_type, "-d", json.dumps({"track_id": track}))
         assert (status, ack) == (200, {"success": True, "id": track, "detail": "Track added to collection."})
-    status, listing = curl(stack, f"{collection}/tracks", *key)
+    status, listing = stack.curl(f"{collection}/tracks", *key)
     assert [item["track_id"] for item in listing["items"]] == stack.tracks[:3]
-    status, ack = curl(stack, "-X", "PATCH", f"{collection}/order", *key, *json_type,
+    status, ack = stack.curl("-X", "PATCH", f"{collection}/order", *key, *json_type,
                        "-d", json.dumps({"ordered_track_ids": [stack.tracks[2]]}))
     assert ack["detail"] == "Collection reordered."
-    status, ack = curl(stack, "-X", "DELETE", f"{collection}/tracks/{stack.tracks[0]}", *key)
+    status, ack = stack.curl("-X", "DELETE", f"{collection}/tracks/{stack.tracks[0]}", *key)
     assert ack["detail"] == "Track removed from collection."
-    status, listing = curl(stack, f"{collection}/tracks", *key)
+    status, listing = stack.curl(f"{collection}/tracks", *key)
     assert [(item["track_id"], item["position"]) for item in listing["items"]] == [(stack.tracks[2], 0), (stack.tracks[1], 1)]
-    status, ack = curl(stack, "-X", "DELETE", collection, *key)
+    status, ack = stack.curl("-X", "DELETE", collection, *key)
     assert (status, ack["detail"]) == (200, "Collection deleted.")
-    status, gone = curl(stack, collection, *key)
+    status, gone = stack.curl(collection, *key)
     assert status == 404 and gone["error"]["code"] == "RESOURCE_NOT_FOUND"
 
 
