@@ -51,10 +51,15 @@ ensure_packages() {
         say "installing ${missing[*]}"
         [ "$(id -u)" = 0 ] || die "run as root to install ${missing[*]}"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        # A fresh nginx package must not start the distribution's own server.
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        # A fresh nginx package must not start the distribution's own server: deny
+        # service starts during the install, unless the machine already has a policy.
+        local own_policy=false
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+            own_policy=true
+        fi
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        rm -f /usr/sbin/policy-rc.d
+        if $own_policy; then rm -f /usr/sbin/policy-rc.d; fi
     fi
 }
 
