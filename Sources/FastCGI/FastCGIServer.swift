@@ -64,11 +64,7 @@ public final class FastCGIServer: Sendable {
         listenFD.store(fd, ordering: .releasing)
 
         let finished = Countdown(count: configuration.threads)
-        var created: [WorkerSlot] = []
-        for index in 0..<configuration.threads {
-            let slot = WorkerSlot(index: index, listenFD: fd)
-            created.append(slot)
-        }
+        let created = (0..<configuration.threads).map { _ in WorkerSlot(listenFD: fd) }
         slots.withLock { $0 = created }
         for slot in created {
             startThread { [self] in

@@ -7,12 +7,10 @@ import Glibc
 /// One worker thread's `FCGX_Request`, and whether the thread is waiting in
 /// `FCGX_Accept_r` (and so may be woken for a shutdown) or serving a request.
 final class WorkerSlot: @unchecked Sendable {
-    let index: Int
     let request: UnsafeMutablePointer<FCGX_Request>
     private let waiting = Mutex<Bool>(false)
 
-    init(index: Int, listenFD: Int32) {
-        self.index = index
+    init(listenFD: Int32) {
         request = .allocate(capacity: 1)
         FCGX_InitRequest(request, listenFD, 0)
     }

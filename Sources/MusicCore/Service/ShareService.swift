@@ -51,9 +51,10 @@ public struct ShareService: Sendable {
         let notFound = MusicError.notFound(reason: "Unknown, revoked or expired share link", details: [:])
         guard ShareToken.isWellFormed(token) else { throw notFound }
         let now = clock.now()
+        let tokenHash = ShareToken.hash(token)
         return try store.read { reader in
-            guard let link = try reader.shareLink(tokenHash: ShareToken.hash(token)),
-                  APIKey.constantTimeEquals(link.tokenHash, ShareToken.hash(token)), link.isLive(at: now) else {
+            guard let link = try reader.shareLink(tokenHash: tokenHash),
+                  APIKey.constantTimeEquals(link.tokenHash, tokenHash), link.isLive(at: now) else {
                 throw notFound
             }
             guard let collection = try reader.anyCollection(id: link.collectionID), collection.deletedAt == nil else {
