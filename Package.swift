@@ -51,6 +51,21 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Debian's libpq (libpq-dev), bridged the same way as libfcgi.
+        .systemLibrary(
+            name: "CLibPQ",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // The `Store` on PostgreSQL through libpq: several worker hosts, one database.
+        .target(
+            name: "MusicPostgres",
+            dependencies: ["MusicCore", "CLibPQ"]
+        ),
+        // Chooses and opens a store from --database-url / --db.
+        .target(
+            name: "MusicStores",
+            dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"]
+        ),
         // The HTTP layer: router, auth, JSON, error envelope. `(Request) -> Response`.
         .target(
             name: "MusicAPI",
@@ -63,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "music-fcgi",
             dependencies: [
-                "FastCGI", "MusicAPI", "MusicSQLite",
+                "FastCGI", "MusicAPI", "MusicStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,16 +86,22 @@ let package = Package(
         .executableTarget(
             name: "music-admin",
             dependencies: [
-                "MusicCore", "MusicSQLite",
+                "MusicCore", "MusicSQLite", "MusicStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "MusicCoreTests", dependencies: ["MusicCore"]),
-        .testTarget(name: "MusicSQLiteTests", dependencies: ["MusicSQLite", "MusicCore"]),
+        // The store the tests run on: SQLite, or PostgreSQL with MUSIC_TEST_DATABASE_URL.
+        .target(
+            name: "StoreTestSupport",
+            dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"],
+            path: "Tests/StoreTestSupport"
+        ),
+        .testTarget(name: "MusicStoreTests", dependencies: ["MusicSQLite", "MusicPostgres", "MusicStores", "MusicCore", "StoreTestSupport"]),
         .testTarget(
             name: "MusicAPITests",
             dependencies: [
-                "MusicAPI", "MusicSQLite", "MusicCore",
+                "MusicAPI", "MusicSQLite", "MusicCore", "StoreTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -11,6 +11,10 @@
 #   MUSIC_THREADS     threads per worker                           [64]
 #   MUSIC_BUILD       release or debug                             [release]
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
+#   MUSIC_DATABASE_URL  a PostgreSQL URL (postgres://...): the workers and
+#                     music-admin use PostgreSQL instead of the SQLite file  [unset]
+#   MUSIC_UPSTREAMS   nginx upstream servers instead of the local worker
+#                     sockets (several worker hosts; README "Scaling out")   [unset]
 #   MUSIC_RATE_LIMIT  requests per second per API key (or per address without one) [100]
 #   MUSIC_RATE_BURST  requests above the rate served at once before 429s   [200]
 #   MUSIC_SHARE_RATE_LIMIT, MUSIC_SHARE_RATE_BURST  the same per client address
@@ -42,7 +46,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs the Debian packages the stack needs, when missing (apt-get update once).
 ensure_packages() {
-    local wanted=(libfcgi-dev libfcgi-bin spawn-fcgi nginx openssl curl libsqlite3-dev ca-certificates "$@")
+    local wanted=(libfcgi-dev libfcgi-bin spawn-fcgi nginx openssl curl libsqlite3-dev libpq-dev ca-certificates "$@")
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -99,9 +103,11 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams="" index file name
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name
     mkdir -p "$output"
-    for index in $(seq 1 "$WORKERS"); do
+    # MUSIC_UPSTREAMS replaces the local sockets with other servers, e.g.
+    # "server 10.0.0.11:9000 max_fails=1 fail_timeout=5s;server 10.0.0.12:9000 ...;"
+    [ -n "$upstreams" ] || for index in $(seq 1 "$WORKERS"); do
         # max_fails=0: a dead worker is never marked down for fail_timeout; a
         # failed connect costs one retry on the other worker, and the restarted
         # worker is used again at once.
@@ -174,4 +180,55 @@ stop_stack() {
     for file in "$VAR"/run/worker-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
     stop_pid_file "$VAR/run/nginx.pid" QUIT
     rm -f "$RUN_DIR"/worker-*.sock
+}
+
+# --- A private PostgreSQL server (tests, cluster test, bench --store postgres) ---
+# Runs as the postgres user (the server refuses root), listens on a unix socket
+# only, in a folder only root and postgres can reach. Data lives in
+# $VAR/postgres-NAME when postgres can reach $VAR, else under /var/lib (a
+# checkout under /root is closed to other users), linked from $VAR.
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+pg_data_dir() {
+    local name=$1
+    if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
+        printf '%s/postgres-%s' "$VAR" "$name"
+    else
+        printf '/var/lib/music-collections/%s/postgres-%s' "$INSTANCE" "$name"
+    fi
+}
+
+pg_socket_dir() { printf '/run/music-postgres-%s-%s' "$INSTANCE" "$1"; }
+
+# The libpq URL of the private server NAME, as the postgres superuser.
+pg_url() { printf 'postgresql:///%s?host=%s&user=postgres' "${2:-postgres}" "$(pg_socket_dir "$1")"; }
+
+# Starts (initialising on first use) the private server NAME; extra server
+# settings may follow as further arguments (-c name=value ...).
+start_postgres() {
+    local name=$1; shift
+    local bin data socket
+    bin=$(pg_bin)
+    [ -n "$bin" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
+    data=$(pg_data_dir "$name")
+    socket=$(pg_socket_dir "$name")
+    install -d -m 0700 -o postgres -g postgres "$socket"
+    if [ ! -s "$data/PG_VERSION" ]; then
+        mkdir -p "$(dirname "$data")"
+        install -d -m 0700 -o postgres -g postgres "$data"
+        runuser -u postgres -- "$bin/initdb" -D "$data" --auth=trust --username=postgres \
+            --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+        [ "$data" = "$VAR/postgres-$name" ] || ln -sfn "$data" "$VAR/postgres-$name"
+    fi
+    stop_postgres "$name"
+    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+        -o "-c listen_addresses='' -k $socket -c max_connections=400 -c fsync=on -c synchronous_commit=on $*" >/dev/null \
+        || { tail -20 "$data/server.log" >&2; die "PostgreSQL ($name) did not start"; }
+}
+
+stop_postgres() {
+    local name=$1 data
+    data=$(pg_data_dir "$name")
+    [ -s "$data/postmaster.pid" ] || return 0
+    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }

@@ -48,6 +48,9 @@ public final class MusicAPI: Sendable {
             response = errorResponse(APIError(error), context: context)
         } catch let error as APIError {
             response = errorResponse(error, context: context)
+        } catch let error as StoreUnavailableError {
+            logger.error("database unavailable", metadata: ["trace_id": "\(context.traceID)", "error": "\(error.reason)"])
+            response = errorResponse(.serviceUnavailable, context: context)
         } catch {
             logger.error("unhandled error", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
             response = errorResponse(.internalError, context: context)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MusicCore
 import MusicSQLite
+import MusicStores
 
 @main
 struct MusicAdmin: ParsableCommand {
@@ -13,18 +14,31 @@ struct MusicAdmin: ParsableCommand {
     )
 }
 
-/// `--db` and `--json`, shared by every command.
+/// `--db`, `--database-url` and `--json`, shared by every command.
 struct CommonOptions: ParsableArguments {
     @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
     var db: String?
 
+    @Option(help: "A PostgreSQL URL (postgres://...); selects PostgreSQL instead of SQLite (default: $MUSIC_DATABASE_URL).")
+    var databaseURL: String?
+
     @Flag(help: "Print a JSON object instead of text.")
     var json = false
 
-    func openStore() throws -> SQLiteStore {
-        let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+    var storeChoice: StoreChoice {
+        get throws { try StoreChoice.resolve(url: databaseURL, sqlitePath: db) }
+    }
+
+    /// The store, migrated.
+    func openStore() throws -> any Store {
+        try storeChoice.open(connections: 2)
+    }
+
+    /// The SQLite store, for the commands that work on the file itself.
+    func openSQLiteStore(for command: String) throws -> SQLiteStore {
+        guard case .sqlite(let path) = try storeChoice else {
+            throw ValidationError("\(command) works on the SQLite file; on PostgreSQL use pg_dump and pg_restore (README: Scaling out)")
+        }
         return try SQLiteStore(path: path)
     }
 
@@ -47,9 +61,8 @@ struct Migrate: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        let store = try options.openStore()
-        try store.migrate()
-        try options.report([("id", "schema"), ("status", "migrated")])
+        _ = try options.openStore() // opening migrates
+        try options.report([("id", "schema"), ("status", "migrated"), ("database", try options.storeChoice.displayName)])
     }
 }
 
@@ -62,7 +75,7 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists; choose a new file") }
-        let store = try options.openStore()
+        let store = try options.openSQLiteStore(for: "backup")
         try store.backup(to: path)
         let check = try SQLiteStore(path: path, migrate: false).integrityCheck()
         try options.report([("id", path), ("integrity", check)])
@@ -78,10 +91,10 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no backup at \(path)") }
+        let store = try options.openSQLiteStore(for: "restore")
         guard try SQLiteStore(path: path, migrate: false).integrityCheck() == "ok" else {
             throw ValidationError("\(path) fails the integrity check; nothing restored")
         }
-        let store = try options.openStore()
         try store.restore(from: path)
         try store.migrate()
         try options.report([("id", path), ("integrity", try store.integrityCheck())])

@@ -3,7 +3,7 @@ import FastCGI
 import Foundation
 import Logging
 import MusicAPI
-import MusicSQLite
+import MusicStores
 
 @main
 struct MusicFCGI: ParsableCommand {
@@ -34,6 +34,12 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
     var db: String?
 
+    @Option(help: "A PostgreSQL URL (postgres://user@host/db?...); selects PostgreSQL instead of SQLite (default: $MUSIC_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "PostgreSQL connections per worker process (a pool shared by the threads).")
+    var databaseConnections: Int = 16
+
     @Option(help: "The OpenAPI document to serve at /v1/music/openapi.yaml (default: $MUSIC_OPENAPI).")
     var openapi: String?
 
@@ -43,6 +49,7 @@ struct MusicFCGI: ParsableCommand {
     func validate() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
+        guard databaseConnections >= 1, databaseConnections <= 1024 else { throw ValidationError("--database-connections must be between 1 and 1024") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -54,8 +61,9 @@ struct MusicFCGI: ParsableCommand {
         defer { logBuffer.flush() }
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, buffer: logBuffer) }
         let logger = Logger(label: "music.fcgi")
-        let path = db ?? ProcessInfo.processInfo.environment["MUSIC_DB"] ?? "var/music.sqlite"
-        let store = try SQLiteStore(path: path)
+        let choice = try StoreChoice.resolve(url: databaseURL, sqlitePath: db)
+        let store = try choice.open(connections: databaseConnections)
+        logger.info("store opened", metadata: ["database": "\(choice.displayName)"])
         var document: [UInt8]?
         if let openAPIPath = openapi ?? ProcessInfo.processInfo.environment["MUSIC_OPENAPI"] {
             guard let data = FileManager.default.contents(atPath: openAPIPath) else {

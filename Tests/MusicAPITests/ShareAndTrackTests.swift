@@ -142,8 +142,7 @@ struct ShareTests {
     @Test("no raw share token is stored")
     func tokensAreHashed() throws {
         let token = share()["token"] as? String ?? ""
-        let path = app.directory + "/music.sqlite"
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path)) + ((try? Data(contentsOf: URL(fileURLWithPath: path + "-wal"))) ?? Data())
+        let bytes = try app.database.rawContent()
         #expect(bytes.range(of: Data(token.utf8)) == nil)
         #expect(bytes.range(of: Data(ShareToken.hash(token).utf8)) != nil)
     }

@@ -3,7 +3,7 @@ import HTTPTypes
 import Logging
 import MusicAPI
 import MusicCore
-import MusicSQLite
+import StoreTestSupport
 import Synchronization
 
 /// A clock the tests move by hand.
@@ -36,12 +36,12 @@ struct TestResponse {
     func header(_ name: String) -> String? { headers[HTTPField.Name(name)!] }
 }
 
-/// The API over a fresh SQLite file, with a cast of callers:
+/// The API over a fresh database (SQLite, or PostgreSQL: see `TestDatabase`), with a cast of callers:
 /// alice and bob (members of org A with the capability), carol (member of A
 /// without it), dave (member of org B), and tracks in both organizations.
 final class TestApp: @unchecked Sendable {
-    let directory: String
-    let store: SQLiteStore
+    let database: TestDatabase
+    let store: any Store
     let clock = ManualClock()
     let api: MusicAPI
     let admin: AdminService
@@ -51,9 +51,8 @@ final class TestApp: @unchecked Sendable {
     let tracksA: [String], trackB: String
 
     init() throws {
-        directory = NSTemporaryDirectory() + "music-api-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: directory + "/music.sqlite")
+        database = try TestDatabase()
+        store = database.store
         var quiet = Logger(label: "music.api.test")
         quiet.logLevel = .critical
         api = MusicAPI(store: store, clock: clock, logger: quiet)
@@ -73,10 +72,6 @@ final class TestApp: @unchecked Sendable {
         revokedKey = revoked.rawKey
         tracksA = try admin.createTracks((1...6).map { .init(title: "Track \($0)") }, organizationID: orgA, ownerID: alice).map(\.id)
         trackB = try admin.createTracks([.init(title: "B track")], organizationID: orgB, ownerID: dave)[0].id
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Sends a request as nginx would pass it, with a fixed request id.

@@ -85,3 +85,11 @@ public protocol StoreWriter: StoreReader {
     /// order (both hold the same ids), so only moved members need writing.
     func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws
 }
+
+/// The database cannot be reached (connection refused or lost mid-request).
+/// The API answers 503 SERVICE_UNAVAILABLE; the next request tries again.
+public struct StoreUnavailableError: Error, CustomStringConvertible {
+    public let reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

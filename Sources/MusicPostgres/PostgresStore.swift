@@ -1,0 +1,205 @@
+import CLibPQ
+import Foundation
+import MusicCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `Store` on PostgreSQL through libpq, for several worker hosts sharing
+/// one database.
+///
+/// - Connections: a small pool per process (`connections`, opened on first
+///   use), each used by one thread for one transaction at a time. Statements
+///   are prepared once per connection.
+/// - Reads: `REPEATABLE READ, READ ONLY`: one snapshot per request.
+/// - Writes: `READ COMMITTED` with row locks: a write that reads a collection
+///   locks its row (`FOR UPDATE`), so concurrent changes to one collection,
+///   from any host, run one after the other and each sees the last one's
+///   result: one member per (collection, track), dense positions and the
+///   10,000 cap hold as on SQLite. An idempotency key is locked the same way
+///   (a transaction-scoped advisory lock on the caller and key) before it is
+///   read, so a concurrent duplicate waits for the first and replays it.
+///   Deadlocks, serialization failures and unique violations from a
+///   concurrent insert roll back and run the whole transaction again.
+/// - Durability: the server's `synchronous_commit` (on by default): COMMIT
+///   returns after the WAL is flushed.
+/// - A lost connection: the transaction in flight fails with
+///   `StoreUnavailableError` (503); the connection is re-opened for the next
+///   one. A connection found dead before its first statement is re-opened and
+///   used at once, so an idle pool survives a database restart unnoticed.
+public final class PostgresStore: Store, @unchecked Sendable {
+    private let pool: ConnectionPool
+    /// The transaction open on this thread, if any (an `OpenTransaction`).
+    private var openKey = pthread_key_t()
+    static let maxAttempts = 8
+
+    /// - Parameters:
+    ///   - url: a libpq connection string: `postgres://user@host/db?...` or `host=... dbname=...`.
+    ///   - schema: a schema to work in (created if missing); tests give each store its own.
+    ///   - connections: the pool's size for this process.
+    ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
+    public init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
+                migrate: Bool = true) throws {
+        let safe = { (name: String) in name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.@".contains($0)) } }
+        var application = applicationName ?? "music-fcgi@\(ProcessInfo.processInfo.hostName)"
+        if !safe(application) { application = "music-fcgi" }
+        if let schema, !safe(schema) || schema.contains(where: { "-.@".contains($0) }) {
+            throw StoreUnavailableError(reason: "schema names are letters, digits and _")
+        }
+        var setup = "SET application_name TO '\(application)'"
+        if let schema { setup += "; SET search_path TO \(schema)" }
+        pool = ConnectionPool(conninfo: url, sessionSetup: setup, size: max(1, connections))
+        pthread_key_create(&openKey, nil)
+        if let schema {
+            // Once, before any session sets its search_path to it.
+            let connection = try PostgresConnection(conninfo: url, sessionSetup: nil)
+            try connection.execute(simple: "CREATE SCHEMA IF NOT EXISTS \(schema)")
+        }
+        if migrate { try self.migrate() }
+    }
+
+    deinit { pthread_key_delete(openKey) }
+
+    /// Applies pending migrations (under an advisory lock: hosts may start together).
+    public func migrate() throws {
+        try transaction(begin: "BEGIN", writing: true) { _, connection in
+            try PostgresMigrations.migrate(connection)
+        }
+    }
+
+    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+        if let open = openTransaction() { return try body(PostgresTransaction(connection: open.connection, writing: open.writing)) }
+        return try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", writing: false) { transaction, _ in
+            try body(transaction)
+        }
+    }
+
+    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+        if let open = openTransaction() {
+            guard open.writing else { preconditionFailure("a write cannot start inside a read") }
+            return try body(PostgresTransaction(connection: open.connection, writing: true))
+        }
+        return try transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED", writing: true) { transaction, _ in
+            try body(transaction)
+        }
+    }
+
+    public func ping() throws {
+        try transaction(begin: "BEGIN READ ONLY", writing: false) { _, connection in
+            _ = try connection.query("SELECT 1", []) { $0.int(0) }
+        }
+    }
+
+    /// Drops `schema` and everything in it (tests clean up after themselves).
+    public func dropSchema(_ schema: String) throws {
+        try transaction(begin: "BEGIN", writing: true) { _, connection in
+            try connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        }
+    }
+
+    private final class OpenTransaction {
+        let connection: PostgresConnection
+        let writing: Bool
+        init(connection: PostgresConnection, writing: Bool) {
+            self.connection = connection
+            self.writing = writing
+        }
+    }
+
+    private func openTransaction() -> OpenTransaction? {
+        pthread_getspecific(openKey).map { Unmanaged<OpenTransaction>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Runs `body` in a transaction on a pooled connection, again from the start
+    /// after a retryable failure.
+    private func transaction<T>(begin: String, writing: Bool,
+                                _ body: (PostgresTransaction, PostgresConnection) throws -> T) throws -> T {
+        let connection = try pool.checkout()
+        defer { pool.checkin(connection) }
+        var attempt = 1
+        while true {
+            try self.begin(begin, on: connection)
+            let open = OpenTransaction(connection: connection, writing: writing)
+            pthread_setspecific(openKey, Unmanaged.passUnretained(open).toOpaque())
+            do {
+                let result = try body(PostgresTransaction(connection: connection, writing: writing), connection)
+                pthread_setspecific(openKey, nil)
+                try connection.execute(simple: "COMMIT")
+                return result
+            } catch {
+                pthread_setspecific(openKey, nil)
+                if !connection.isBroken { try? connection.execute(simple: "ROLLBACK") }
+                if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
+                    attempt += 1
+                    // A short, growing, jittered pause lets the other transaction finish.
+                    usleep(UInt32.random(in: 0...UInt32(200 * attempt)))
+                    continue
+                }
+                throw error
+            }
+        }
+    }
+
+    /// BEGIN, on a connection re-opened first if it is known or found to be dead:
+    /// nothing has run yet, so nothing is lost by trying again.
+    private func begin(_ sql: String, on connection: PostgresConnection) throws {
+        if connection.isBroken { try connection.reset() }
+        do {
+            try connection.execute(simple: sql)
+        } catch is StoreUnavailableError {
+            try connection.reset()
+            try connection.execute(simple: sql)
+        }
+    }
+}
+
+/// A fixed number of connections, opened on first use, handed to one thread at a time.
+final class ConnectionPool: @unchecked Sendable {
+    private let conninfo: String
+    private let sessionSetup: String?
+    private let size: Int
+    private var idle: [PostgresConnection] = []
+    private var opened = 0
+    private var mutex = pthread_mutex_t()
+    private var available = pthread_cond_t()
+
+    init(conninfo: String, sessionSetup: String?, size: Int) {
+        self.conninfo = conninfo
+        self.sessionSetup = sessionSetup
+        self.size = size
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&available, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&available)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func checkout() throws -> PostgresConnection {
+        pthread_mutex_lock(&mutex)
+        while idle.isEmpty && opened >= size { pthread_cond_wait(&available, &mutex) }
+        if let connection = idle.popLast() {
+            pthread_mutex_unlock(&mutex)
+            return connection
+        }
+        opened += 1
+        pthread_mutex_unlock(&mutex)
+        do {
+            return try PostgresConnection(conninfo: conninfo, sessionSetup: sessionSetup)
+        } catch {
+            pthread_mutex_lock(&mutex)
+            opened -= 1
+            pthread_cond_signal(&available)
+            pthread_mutex_unlock(&mutex)
+            throw error
+        }
+    }
+
+    func checkin(_ connection: PostgresConnection) {
+        pthread_mutex_lock(&mutex)
+        idle.append(connection)
+        pthread_cond_signal(&available)
+        pthread_mutex_unlock(&mutex)
+    }
+}
