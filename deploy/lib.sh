@@ -189,6 +189,16 @@ stop_stack() {
 # checkout under /root is closed to other users), linked from $VAR.
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
+# Runs a command as postgres, inside the network namespace $PG_NETNS when set
+# (deploy/cluster-test's database host).
+as_postgres() {
+    if [ -n "${PG_NETNS:-}" ]; then
+        ip netns exec "$PG_NETNS" runuser -u postgres -- "$@"
+    else
+        runuser -u postgres -- "$@"
+    fi
+}
+
 pg_data_dir() {
     local name=$1
     if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
@@ -221,7 +231,7 @@ start_postgres() {
         [ "$data" = "$VAR/postgres-$name" ] || ln -sfn "$data" "$VAR/postgres-$name"
     fi
     stop_postgres "$name"
-    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+    as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
         -o "-c listen_addresses='' -k $socket -c max_connections=400 -c fsync=on -c synchronous_commit=on $*" >/dev/null \
         || { tail -20 "$data/server.log" >&2; die "PostgreSQL ($name) did not start"; }
 }
@@ -230,5 +240,5 @@ stop_postgres() {
     local name=$1 data
     data=$(pg_data_dir "$name")
     [ -s "$data/postmaster.pid" ] || return 0
-    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }

@@ -32,6 +32,15 @@ class Counters:
                        "non_json_failures": 0}
         self.problems = []
         self.failures = {}
+        self.last_success = time.monotonic()
+        self.longest_gap = 0.0
+
+    def note_success(self):
+        """Tracks the longest time without any successful answer (service continuity)."""
+        with self.lock:
+            now = time.monotonic()
+            self.longest_gap = max(self.longest_gap, now - self.last_success)
+            self.last_success = now
 
     def note_failure(self, kind):
         with self.lock:
@@ -79,6 +88,7 @@ class Client:
                 self.counters.add("non_json_failures", problem=f"{method} {path}: {response.status} {payload[:120]!r}")
         else:
             self.counters.add("acknowledged")
+            self.counters.note_success()
         return response.status, parsed
 
     def read_members(self, collection):
@@ -128,6 +138,35 @@ def worker_thread(client, tracks, deadline, counters, created, seed):
             counters.add(kind, problem=f"{collection}: expected {model} or {after}, found {actual}")
             collections[collection] = actual
     return collections
+
+
+def verify(port, key, org, created, results, counters, sql):
+    """Checks the server against the clients' models; `sql(query)` returns rows, one
+    per line. Counts lost and doubled writes; returns the collections whose
+    positions are not dense or whose track_count is wrong."""
+    # Every acknowledged create exactly once; an unacknowledged one at most once.
+    counts = {}
+    for name in sql(f"SELECT name FROM collections WHERE organization_id = '{org}'").split():
+        counts[name] = counts.get(name, 0) + 1
+    for name, acknowledged in created:
+        found = counts.get(name, 0)
+        if found > 1:
+            counters.add("doubled", problem=f"collection {name} created {found} times")
+        elif acknowledged and found == 0:
+            counters.add("lost", problem=f"acknowledged collection {name} missing")
+
+    # Each collection as its owner's model says, dense, with a true count.
+    client = Client(port, key, org, counters)
+    for models in results:
+        for collection, model in (models or {}).items():
+            actual = client.read_members(collection)
+            if actual != model:
+                counters.add("lost", problem=f"{collection}: model {model}, server {actual}")
+    return sql("""
+        SELECT c.id FROM collections c LEFT JOIN collection_tracks m ON m.collection_id = c.id
+        GROUP BY c.id, c.track_count HAVING count(m.track_id) != c.track_count
+            OR (count(m.track_id) > 0 AND (min(m.position) != 0 OR max(m.position) != count(m.track_id) - 1
+                OR count(DISTINCT m.position) != count(m.track_id)))""").split()
 
 
 def main():
@@ -183,31 +222,9 @@ def main():
     for thread in threads:
         thread.join()
 
-    # Every acknowledged create exactly once; an unacknowledged one at most once.
-    names = subprocess.run(["sqlite3", db, f"SELECT name FROM collections WHERE organization_id = '{org}'"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    counts = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    for name, acknowledged in created:
-        found = counts.get(name, 0)
-        if found > 1:
-            counters.add("doubled", problem=f"collection {name} created {found} times")
-        elif acknowledged and found == 0:
-            counters.add("lost", problem=f"acknowledged collection {name} missing")
-
-    # Each collection as its owner's model says, dense, with a true count.
-    client = Client(args.port, key, org, counters)
-    for models in results:
-        for collection, model in (models or {}).items():
-            actual = client.read_members(collection)
-            if actual != model:
-                counters.add("lost", problem=f"{collection}: model {model}, server {actual}")
-    bad_positions = subprocess.run(["sqlite3", db, """
-        SELECT c.id FROM collections c LEFT JOIN collection_tracks m ON m.collection_id = c.id
-        GROUP BY c.id HAVING count(m.track_id) != c.track_count
-            OR (count(m.track_id) > 0 AND (min(m.position) != 0 OR max(m.position) != count(m.track_id) - 1
-                OR count(DISTINCT m.position) != count(m.track_id)))"""], capture_output=True, text=True, check=True).stdout.split()
+    bad_positions = verify(args.port, key, org, created, results, counters,
+                           lambda query: subprocess.run(["sqlite3", db, query], capture_output=True, text=True,
+                                                        check=True).stdout)
     integrity = subprocess.run(["sqlite3", db, "PRAGMA integrity_check"], capture_output=True, text=True, check=True).stdout.strip()
     healthy = False
     for _ in range(50):
