@@ -70,9 +70,10 @@ def seed(stack, out_dir):
                                      "instrumental": index % 3 == 0}) + "\n")
     stack.admin("track", "import", "--org", org, "--owner", owner, tracks_file)
     conn = stack.connection()
-    track_ids = [row.strip() for row in subprocess.run(
-        ["sqlite3", stack.db, f"SELECT id FROM tracks WHERE organization_id = '{org}' ORDER BY created_at, id"],
-        capture_output=True, text=True, check=True).stdout.split()]
+    query = f"SELECT id FROM tracks WHERE organization_id = '{org}' ORDER BY created_at, id"
+    reader = (["psql", "--no-psqlrc", "-At", "-d", stack.args.psql_url, "-c", query] if stack.args.psql_url
+              else ["sqlite3", stack.db, query])
+    track_ids = [row.strip() for row in subprocess.run(reader, capture_output=True, text=True, check=True).stdout.split()]
     assert len(track_ids) == 10_000, len(track_ids)
     base = f"/v1/music/{org}/collections"
 
@@ -113,6 +114,8 @@ def main():
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--out", required=True)
     parser.add_argument("--machine", default="")
+    parser.add_argument("--psql-url", help="PostgreSQL run: where to read the seeded track ids")
+    parser.add_argument("--store", default="SQLite synchronous=FULL", help="the store, for the table's heading")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     stack = Stack(args)
@@ -243,7 +246,7 @@ def report(args, rows, growth, reorder_ms, memory, failures):
         ("RSS growth 100k -> 200k < 5%", f"{memory['growth_percent']:.2f}%", memory["growth_percent"] < 5),
     ]
     lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
-             f"wrk -t1 -c32 -d{args.duration}s through nginx; worker: 1 process, 64 threads; SQLite synchronous=FULL.", "",
+             f"wrk -t1 -c32 -d{args.duration}s through nginx; worker: 1 process, 64 threads; store: {args.store}.", "",
              "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected |", "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['scenario']} | {row['proto']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
