@@ -104,11 +104,22 @@ struct PostgresRow {
     }
 }
 
+/// The connection was found lost by a transaction's first statement: nothing
+/// ran, so the transaction can start again on a reopened connection.
+struct LostBeforeFirstStatement: Error {}
+
 /// One libpq connection, used by one thread at a time. Statements are prepared
 /// once per connection (named `s1`, `s2`, ...) and executed by name.
+///
+/// A transaction's BEGIN is not sent on its own: it waits for the first
+/// statement and goes with it in one pipeline (libpq's pipeline mode), which
+/// saves a round trip per request; a transaction that ran nothing sends
+/// neither BEGIN nor COMMIT.
 final class PostgresConnection {
     private let connection: OpaquePointer
     private var prepared: [String: String] = [:]
+    /// The BEGIN to send with the next statement.
+    private var pendingBegin: String?
     /// SQL run on every new session (e.g. `SET search_path`), again after a reset.
     private let sessionSetup: String?
 
@@ -145,11 +156,43 @@ final class PostgresConnection {
         if let sessionSetup { try execute(simple: sessionSetup) }
     }
 
-    /// Runs SQL without parameters through the simple protocol (BEGIN, COMMIT, DDL).
+    /// Opens a transaction with `sql` (a BEGIN), sent with the first statement.
+    func begin(_ sql: String) { pendingBegin = sql }
+
+    /// COMMIT (durable when it returns); nothing to send when no statement ran.
+    func commit() throws {
+        if pendingBegin != nil {
+            pendingBegin = nil
+            return
+        }
+        try execute(simple: "COMMIT")
+    }
+
+    /// ROLLBACK, when the connection still stands and a statement ran.
+    func rollback() {
+        if pendingBegin != nil {
+            pendingBegin = nil
+            return
+        }
+        if !isBroken { try? execute(simple: "ROLLBACK") }
+    }
+
+    /// Runs SQL without parameters through the simple protocol (COMMIT, DDL); a
+    /// pending BEGIN goes first in the same message.
     func execute(simple sql: String) throws {
-        let result = PQexec(connection, sql)
+        var text = sql
+        let opening = pendingBegin != nil
+        if let begin = pendingBegin {
+            text = begin + "; " + sql
+            pendingBegin = nil
+        }
+        let result = PQexec(connection, text)
         defer { PQclear(result) }
-        try check(result)
+        do {
+            try check(result)
+        } catch is StoreUnavailableError where opening {
+            throw LostBeforeFirstStatement()
+        }
     }
 
     /// Runs a prepared statement and decodes every row with `decode`.
@@ -172,19 +215,75 @@ final class PostgresConnection {
     }
 
     private func run(_ sql: String, _ parameters: [(any PostgresParameter)?]) throws -> OpaquePointer {
-        let name = try statementName(for: sql, parameterCount: parameters.count)
-        let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.map { strdup($0.postgresText) } }
-        defer { for value in values { free(value) } }
-        let result = values.map { UnsafePointer($0) }.withUnsafeBufferPointer { buffer in
-            PQexecPrepared(connection, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
+        let opening = pendingBegin != nil
+        do {
+            let name = try statementName(for: sql, parameterCount: parameters.count)
+            let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.map { strdup($0.postgresText) } }
+            defer { for value in values { free(value) } }
+            let result = try values.map { UnsafePointer($0) }.withUnsafeBufferPointer { buffer in
+                if let begin = pendingBegin {
+                    pendingBegin = nil
+                    return try pipelined(begin: begin, name: name, buffer)
+                }
+                return PQexecPrepared(connection, name, Int32(buffer.count), buffer.baseAddress, nil, nil, 0)
+            }
+            do {
+                try check(result)
+            } catch {
+                PQclear(result)
+                throw error
+            }
+            return result!
+        } catch is StoreUnavailableError where opening {
+            throw LostBeforeFirstStatement()
+        }
+    }
+
+    /// BEGIN and the first statement in one pipeline: one round trip.
+    private func pipelined(begin: String, name: String, _ values: UnsafeBufferPointer<UnsafePointer<CChar>?>) throws -> OpaquePointer? {
+        guard PQenterPipelineMode(connection) == 1 else { throw lostConnection() }
+        guard PQsendQueryParams(connection, begin, 0, nil, nil, nil, nil, 0) == 1,
+              PQsendQueryPrepared(connection, name, Int32(values.count), values.baseAddress, nil, nil, 0) == 1,
+              PQpipelineSync(connection) == 1 else {
+            throw lostConnection()
+        }
+        // Results come as BEGIN's, NULL, the statement's, NULL, then the sync's.
+        var results: [OpaquePointer] = []
+        var nullsInARow = 0
+        while nullsInARow < 2 {
+            guard let next = PQgetResult(connection) else {
+                nullsInARow += 1
+                continue
+            }
+            nullsInARow = 0
+            if PQresultStatus(next) == PGRES_PIPELINE_SYNC {
+                PQclear(next)
+                break
+            }
+            results.append(next)
+        }
+        guard nullsInARow < 2, PQexitPipelineMode(connection) == 1, results.count == 2 else {
+            let failure = lostConnection()
+            if let first = results.first, !isBroken {
+                defer { results.forEach { PQclear($0) } }
+                try check(first)
+            } else {
+                results.forEach { PQclear($0) }
+            }
+            throw failure
         }
         do {
-            try check(result)
+            try check(results[0])
         } catch {
-            PQclear(result)
+            results.forEach { PQclear($0) }
             throw error
         }
-        return result!
+        PQclear(results[0])
+        return results[1]
+    }
+
+    private func lostConnection() -> StoreUnavailableError {
+        StoreUnavailableError(reason: "lost the PostgreSQL connection: \(Self.connectionMessage(connection))")
     }
 
     private func statementName(for sql: String, parameterCount: Int) throws -> String {

@@ -111,24 +111,36 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     /// Runs `body` in a transaction on a pooled connection, again from the start
-    /// after a retryable failure.
+    /// after a retryable failure, or on a reopened connection when the first
+    /// statement found the connection dead (nothing had run).
     private func transaction<T>(begin: String, writing: Bool,
                                 _ body: (PostgresTransaction, PostgresConnection) throws -> T) throws -> T {
         let connection = try pool.checkout()
         defer { pool.checkin(connection) }
         var attempt = 1
+        var reopened = false
         while true {
-            try self.begin(begin, on: connection)
+            if connection.isBroken { try connection.reset() }
+            connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
             pthread_setspecific(openKey, Unmanaged.passUnretained(open).toOpaque())
             do {
                 let result = try body(PostgresTransaction(connection: connection, writing: writing), connection)
                 pthread_setspecific(openKey, nil)
-                try connection.execute(simple: "COMMIT")
+                try connection.commit()
                 return result
+            } catch is LostBeforeFirstStatement where !reopened {
+                pthread_setspecific(openKey, nil)
+                connection.rollback()
+                reopened = true
+                try connection.reset()
+            } catch is LostBeforeFirstStatement {
+                pthread_setspecific(openKey, nil)
+                connection.rollback()
+                throw StoreUnavailableError(reason: "lost the PostgreSQL connection again after reopening it")
             } catch {
                 pthread_setspecific(openKey, nil)
-                if !connection.isBroken { try? connection.execute(simple: "ROLLBACK") }
+                connection.rollback()
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1
                     // A short, growing, jittered pause lets the other transaction finish.
@@ -137,18 +149,6 @@ public final class PostgresStore: Store, @unchecked Sendable {
                 }
                 throw error
             }
-        }
-    }
-
-    /// BEGIN, on a connection re-opened first if it is known or found to be dead:
-    /// nothing has run yet, so nothing is lost by trying again.
-    private func begin(_ sql: String, on connection: PostgresConnection) throws {
-        if connection.isBroken { try connection.reset() }
-        do {
-            try connection.execute(simple: sql)
-        } catch is StoreUnavailableError {
-            try connection.reset()
-            try connection.execute(simple: sql)
         }
     }
 }

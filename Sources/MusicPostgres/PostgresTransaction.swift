@@ -26,8 +26,28 @@ struct PostgresTransaction: StoreWriter {
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = $1 AND organization_id = $2"
         return try first(sql, [userID, organizationID]) { row in
-            let capabilities = row.string(0).split(separator: ",").map { Capability(rawValue: String($0)) }
-            return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+            Self.membership(capabilities: row.string(0), userID: userID, organizationID: organizationID)
+        }
+    }
+
+    private static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
+        let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
+        return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+    }
+
+    func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
+        let sql = """
+            SELECT k.id, k.user_id, k.key_hash, k.active, k.created_at, m.capabilities
+            FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND m.organization_id = $2
+            WHERE k.key_hash = $1
+            """
+        return try first(sql, [hash, organizationID]) { row in
+            let key = APIKeyRecord(id: row.string(0), userID: row.string(1), hash: row.string(2), active: row.bool(3),
+                                   createdAt: row.timestamp(4))
+            let membership = row.optionalString(5).map {
+                Self.membership(capabilities: $0, userID: key.userID, organizationID: organizationID)
+            }
+            return (key, membership)
         }
     }
 

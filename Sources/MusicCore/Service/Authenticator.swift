@@ -14,13 +14,12 @@ public struct Authenticator: Sendable {
         guard APIKey.isWellFormed(key) else { throw MusicError.invalidAPIKey }
         let hash = APIKey.hash(key)
         return try store.read { reader in
-            guard let record = try reader.apiKey(hash: hash), APIKey.constantTimeEquals(record.hash, hash) else {
+            guard let (record, membership) = try reader.credentials(hash: hash, organizationID: organizationID),
+                  APIKey.constantTimeEquals(record.hash, hash) else {
                 throw MusicError.invalidAPIKey
             }
             guard record.active else { throw MusicError.apiKeyDeactivated }
-            guard let membership = try reader.membership(userID: record.userID, organizationID: organizationID) else {
-                throw MusicError.organizationAccessDenied
-            }
+            guard let membership else { throw MusicError.organizationAccessDenied }
             guard membership.capabilities.contains(.useMusicGeneration) else {
                 throw MusicError.insufficientPermissions
             }

@@ -19,6 +19,10 @@ public protocol Store: Sendable {
 public protocol StoreReader {
     func apiKey(hash: String) throws -> APIKeyRecord?
     func membership(userID: String, organizationID: String) throws -> Membership?
+    /// The key with this hash and its user's membership in `organizationID` (nil
+    /// when not a member): what authenticating a request reads. A store may answer
+    /// it in one query (PostgreSQL: one round trip instead of two).
+    func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)?
     func organization(id: String) throws -> Organization?
     func user(id: String) throws -> User?
 
@@ -52,6 +56,13 @@ public protocol StoreReader {
     func shareLink(tokenHash: String) throws -> ShareLink?
     /// A share link of `ownerID` in `organizationID`.
     func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink?
+}
+
+extension StoreReader {
+    public func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
+        guard let key = try apiKey(hash: hash) else { return nil }
+        return (key, try membership(userID: key.userID, organizationID: organizationID))
+    }
 }
 
 /// The changes one write transaction can make.
