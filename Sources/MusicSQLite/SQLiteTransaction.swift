@@ -33,8 +33,28 @@ struct SQLiteTransaction: StoreWriter {
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = ? AND organization_id = ?"
         return try String.fetchOne(db.cachedStatement(sql: sql), arguments: [userID, organizationID]).map { text in
-            let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
-            return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+            Self.membership(capabilities: text, userID: userID, organizationID: organizationID)
+        }
+    }
+
+    private static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
+        let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
+        return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+    }
+
+    /// Key and membership in one statement (every request authenticates).
+    func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
+        let sql = """
+            SELECT k.id, k.user_id, k.key_hash, k.active, k.created_at, m.capabilities
+            FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND m.organization_id = ?
+            WHERE k.key_hash = ?
+            """
+        return try first(sql, [organizationID, hash]) { row in
+            let key = APIKeyRecord(id: row[0], userID: row[1], hash: row[2], active: row[3], createdAt: Timestamp(secondsSince1970: row[4]))
+            let membership = (row[5] as String?).map {
+                Self.membership(capabilities: $0, userID: key.userID, organizationID: organizationID)
+            }
+            return (key, membership)
         }
     }
 
