@@ -20,6 +20,7 @@ public final class MusicAPI: Sendable {
     let logger: Logger
     let router = Router.music
     let healthCheck: HealthCheck
+    let readCache = ReadCache()
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
@@ -103,10 +104,36 @@ public final class MusicAPI: Sendable {
             // One transaction per request: a read answers from the snapshot it
             // authenticated in; a change authenticates inside its own write.
             if context.request.method == .get {
-                return try store.read { _ in try authenticateAndHandle(&context) }
+                return try cachedRead(endpoint, &context) { context in
+                    try store.read { _ in try authenticateAndHandle(&context) }
+                }
             }
             return try store.write { _ in try authenticateAndHandle(&context) }
         }
+    }
+
+    /// A read, answered from `readCache` when the same caller asked the same thing
+    /// and nothing was committed since; computed (and kept when 200) otherwise.
+    private func cachedRead(_ endpoint: Endpoint, _ context: inout RequestContext,
+                            _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
+        switch endpoint {
+        case .getCollection, .listCollections, .listCollectionTracks, .getTrack, .listTracks: break
+        default: return try compute(&context)
+        }
+        guard context.body.isEmpty, let apiKey = context.apiKey, !apiKey.isEmpty, let target = context.request.path,
+              let stamp = store.changeStamp() else {
+            return try compute(&context)
+        }
+        let key = ReadCache.key(apiKey: apiKey, target: target)
+        if let entry = readCache.lookup(key, stamp: stamp) {
+            context.userID = entry.userID
+            return entry.response.retraced(context.traceID)
+        }
+        let response = try compute(&context)
+        if response.head.status == .ok {
+            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, response: response))
+        }
+        return response
     }
 
     private func health(_ context: RequestContext) -> APIResponse {

@@ -118,6 +118,15 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    /// `PRAGMA data_version` of this thread's connection: it moves with every commit
+    /// of another connection (the writer, other processes). Outside transactions only.
+    public func changeStamp() -> Int64? {
+        guard pthread_getspecific(openWriteKey) == nil, pthread_getspecific(openReadKey) == nil else { return nil }
+        return try? readerForThisThread().inDatabase { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
+        }
+    }
+
     /// A consistent copy of the database at `path`, taken with SQLite's online
     /// backup from one read snapshot while workers keep writing.
     public func backup(to path: String) throws {

@@ -13,6 +13,14 @@ public protocol Store: Sendable {
     func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T
     /// Whether the database answers: for the health check.
     func ping() throws
+    /// A value that moves whenever any connection or process commits a change,
+    /// as seen from this thread; nil when the store cannot tell cheaply. Answers
+    /// kept against it are never stale (see MusicAPI's `ReadCache`).
+    func changeStamp() -> Int64?
+}
+
+extension Store {
+    public func changeStamp() -> Int64? { nil }
 }
 
 /// The queries one transaction can make.

@@ -1,0 +1,78 @@
+import HTTPTypes
+import MusicCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers to reads, kept per thread and valid while the database has not changed.
+///
+/// A GET of a collection, a page of members or a track answers the same bytes
+/// as long as no commit happened anywhere since (nothing in those answers
+/// depends on the clock). The store says cheaply whether one did
+/// (`Store.changeStamp()`: SQLite's `PRAGMA data_version`, which moves with every
+/// commit of any connection or process), so a repeated read skips
+/// authentication, the queries and the JSON encoding, and is never stale: a
+/// revoked key, a removed member or any other write changes the stamp and the
+/// next request is answered afresh. The key of an entry is the caller's key
+/// hash, the organization and the whole request target, so an entry only ever
+/// serves the caller whose request made it. Only 200 answers are kept.
+///
+/// Per thread, so nothing is shared or locked: each worker thread has its own
+/// database connection, and the stamp is that connection's.
+final class ReadCache: @unchecked Sendable {
+    private let key: pthread_key_t
+    /// Entries per thread; the cache is emptied when full (reads repeat, or they don't).
+    static let capacity = 32
+
+    struct Entry {
+        let stamp: Int64
+        let userID: String?
+        let response: APIResponse
+    }
+
+    final class Entries {
+        var byKey: [String: Entry] = [:]
+    }
+
+    init() {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<Entries>.fromOpaque(raw).release() }
+        }
+        self.key = key
+    }
+
+    deinit { pthread_key_delete(key) }
+
+    private var entries: Entries {
+        if let raw = pthread_getspecific(key) { return Unmanaged<Entries>.fromOpaque(raw).takeUnretainedValue() }
+        let entries = Entries()
+        pthread_setspecific(key, Unmanaged.passRetained(entries).toOpaque())
+        return entries
+    }
+
+    /// The key of a read: who asks (the key's hash) and exactly what.
+    static func key(apiKey: String, target: String) -> String {
+        APIKey.hash(apiKey) + " " + target
+    }
+
+    func lookup(_ key: String, stamp: Int64) -> Entry? {
+        guard let entry = entries.byKey[key], entry.stamp == stamp else { return nil }
+        return entry
+    }
+
+    func keep(_ key: String, _ entry: Entry) {
+        let entries = self.entries
+        if entries.byKey.count >= Self.capacity { entries.byKey.removeAll(keepingCapacity: true) }
+        entries.byKey[key] = entry
+    }
+}
+
+extension APIResponse {
+    /// The same answer under another request's trace id.
+    func retraced(_ traceID: String) -> APIResponse {
+        var copy = self
+        copy.head.headerFields[.requestID] = traceID
+        return copy
+    }
+}
