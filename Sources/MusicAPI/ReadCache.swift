@@ -21,8 +21,12 @@ import Glibc
 /// database connection, and the stamp is that connection's.
 final class ReadCache: @unchecked Sendable {
     private let key: pthread_key_t
-    /// Entries per thread; the cache is emptied when full (reads repeat, or they don't).
+    /// Entries per thread, and their bytes: the cache is emptied when either is
+    /// reached (reads repeat, or they don't). 64 threads keep at most 8 MiB.
     static let capacity = 32
+    static let byteBudget = 128 << 10
+    /// Larger answers (long pages) are not kept.
+    static let largestKept = 32 << 10
 
     struct Entry {
         let stamp: Int64
@@ -32,6 +36,7 @@ final class ReadCache: @unchecked Sendable {
 
     final class Entries {
         var byKey: [String: Entry] = [:]
+        var bytes = 0
     }
 
     init() {
@@ -62,9 +67,17 @@ final class ReadCache: @unchecked Sendable {
     }
 
     func keep(_ key: String, _ entry: Entry) {
+        let size = entry.response.body.count + key.utf8.count
+        guard size <= Self.largestKept else { return }
         let entries = self.entries
-        if entries.byKey.count >= Self.capacity { entries.byKey.removeAll(keepingCapacity: true) }
-        entries.byKey[key] = entry
+        if entries.byKey.count >= Self.capacity || entries.bytes + size > Self.byteBudget {
+            entries.byKey.removeAll(keepingCapacity: true)
+            entries.bytes = 0
+        }
+        if let replaced = entries.byKey.updateValue(entry, forKey: key) {
+            entries.bytes -= replaced.response.body.count + key.utf8.count
+        }
+        entries.bytes += size
     }
 }
 
