@@ -40,10 +40,13 @@ public final class PostgresStore: Store, @unchecked Sendable {
     ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
     public init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
                 migrate: Bool = true) throws {
-        let safe = { (name: String) in name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.@".contains($0)) } }
+        // Both are spliced into SQL text: only plain characters pass.
+        let plain = { (name: String, extra: String) in
+            name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || extra.contains($0)) }
+        }
         var application = applicationName ?? "music-fcgi@\(ProcessInfo.processInfo.hostName)"
-        if !safe(application) { application = "music-fcgi" }
-        if let schema, !safe(schema) || schema.contains(where: { "-.@".contains($0) }) {
+        if !plain(application, "-.@") { application = "music-fcgi" }
+        if let schema, !plain(schema, "") {
             throw StoreUnavailableError(reason: "schema names are letters, digits and _")
         }
         var setup = "SET application_name TO '\(application)'"

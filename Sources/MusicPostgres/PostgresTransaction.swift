@@ -17,12 +17,6 @@ struct PostgresTransaction: StoreWriter {
 
     // MARK: Identity
 
-    func apiKey(hash: String) throws -> APIKeyRecord? {
-        try first("SELECT id, user_id, key_hash, active, created_at FROM api_keys WHERE key_hash = $1", [hash]) { row in
-            APIKeyRecord(id: row.string(0), userID: row.string(1), hash: row.string(2), active: row.bool(3), createdAt: row.timestamp(4))
-        }
-    }
-
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = $1 AND organization_id = $2"
         return try first(sql, [userID, organizationID]) { row in

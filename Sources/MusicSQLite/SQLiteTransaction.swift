@@ -23,13 +23,6 @@ struct SQLiteTransaction: StoreWriter {
 
     // MARK: Identity
 
-    func apiKey(hash: String) throws -> APIKeyRecord? {
-        let sql = "SELECT id, user_id, key_hash, active, created_at FROM api_keys WHERE key_hash = ?"
-        return try first(sql, [hash]) { row in
-            APIKeyRecord(id: row[0], userID: row[1], hash: row[2], active: row[3], createdAt: Timestamp(secondsSince1970: row[4]))
-        }
-    }
-
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = ? AND organization_id = ?"
         return try String.fetchOne(db.cachedStatement(sql: sql), arguments: [userID, organizationID]).map { text in

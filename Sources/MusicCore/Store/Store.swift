@@ -25,11 +25,9 @@ extension Store {
 
 /// The queries one transaction can make.
 public protocol StoreReader {
-    func apiKey(hash: String) throws -> APIKeyRecord?
     func membership(userID: String, organizationID: String) throws -> Membership?
     /// The key with this hash and its user's membership in `organizationID` (nil
-    /// when not a member): what authenticating a request reads. A store may answer
-    /// it in one query (PostgreSQL: one round trip instead of two).
+    /// when not a member): what authenticating a request reads, in one query.
     func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)?
     func organization(id: String) throws -> Organization?
     func user(id: String) throws -> User?
@@ -64,13 +62,6 @@ public protocol StoreReader {
     func shareLink(tokenHash: String) throws -> ShareLink?
     /// A share link of `ownerID` in `organizationID`.
     func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink?
-}
-
-extension StoreReader {
-    public func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
-        guard let key = try apiKey(hash: hash) else { return nil }
-        return (key, try membership(userID: key.userID, organizationID: organizationID))
-    }
 }
 
 /// The changes one write transaction can make.
