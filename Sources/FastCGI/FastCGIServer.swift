@@ -96,6 +96,8 @@ public final class FastCGIServer: Sendable {
         defer { FCGX_Free(request, 1) }
         while true {
             guard slot.enterWaiting(unless: isShuttingDown) else { return }
+            // libfcgi accepts a new connection only when the last one was closed.
+            let accepting = request.pointee.ipcFd < 0
             let status = FCGX_Accept_r(request)
             slot.leaveWaiting()
             if status < 0 {
@@ -104,6 +106,7 @@ public final class FastCGIServer: Sendable {
                 usleep(10_000)
                 continue
             }
+            if accepting { closeOnExec(request.pointee.ipcFd) }
             handle(request)
             FCGX_Finish_r(request)
         }
@@ -164,4 +167,15 @@ public final class FastCGIServer: Sendable {
             _ = FCGX_PutStr(base, Int32(buffer.count), request.pointee.out)
         }
     }
+}
+
+/// Marks `fd` close-on-exec. A crashing worker starts the Swift runtime's
+/// backtracer (`swift-backtrace`), which would otherwise inherit the listening
+/// socket and nginx's connections and keep them open, unanswered, after the
+/// worker died: the supervisor could not start a new worker on the socket, and
+/// nginx would wait on those connections instead of trying the other worker.
+func closeOnExec(_ fd: Int32) {
+    guard fd >= 0 else { return }
+    let flags = fcntl(fd, F_GETFD)
+    if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
 }

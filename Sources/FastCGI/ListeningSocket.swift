@@ -12,9 +12,15 @@ public enum ListeningSocket: Sendable, Equatable {
     /// A TCP socket, `host:port` (development, or several hosts).
     case tcp(address: String)
 
-    /// Opens (or checks) the socket and returns its file descriptor.
+    /// Opens (or checks) the socket and returns its file descriptor, close-on-exec.
     /// `FCGX_Init` must have been called before.
     func open(backlog: Int32) throws(FastCGIServerError) -> Int32 {
+        let fd = try openDescriptor(backlog: backlog)
+        closeOnExec(fd)
+        return fd
+    }
+
+    private func openDescriptor(backlog: Int32) throws(FastCGIServerError) -> Int32 {
         switch self {
         case .inherited:
             var status = stat()

@@ -96,35 +96,36 @@ public final class MusicAPI: Sendable {
             return try openShare(token: parameters["token"] ?? "", context: context)
         case .found(let endpoint, let parameters):
             let organizationID = parameters["organization_id"] ?? ""
+            let presented = PresentedKey(context.apiKey)
             let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
-                let caller = try self.authenticator.authenticate(key: context.apiKey, organizationID: organizationID)
+                let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
                 context.userID = caller.userID
                 return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
             }
             // One transaction per request: a read answers from the snapshot it
             // authenticated in; a change authenticates inside its own write.
             if context.request.method == .get {
-                return try cachedRead(endpoint, &context) { context in
+                return try cachedRead(endpoint, keyHash: presented.hash, &context) { context in
                     try store.read { _ in try authenticateAndHandle(&context) }
                 }
             }
+            context.parseBodyAhead()
             return try store.write { _ in try authenticateAndHandle(&context) }
         }
     }
 
     /// A read, answered from `readCache` when the same caller asked the same thing
     /// and nothing was committed since; computed (and kept when 200) otherwise.
-    private func cachedRead(_ endpoint: Endpoint, _ context: inout RequestContext,
+    private func cachedRead(_ endpoint: Endpoint, keyHash: String?, _ context: inout RequestContext,
                             _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
         switch endpoint {
         case .getCollection, .listCollections, .listCollectionTracks, .getTrack, .listTracks: break
         default: return try compute(&context)
         }
-        guard context.body.isEmpty, let apiKey = context.apiKey, !apiKey.isEmpty, let target = context.request.path,
-              let stamp = store.changeStamp() else {
+        guard context.body.isEmpty, let keyHash, let target = context.request.path, let stamp = store.changeStamp() else {
             return try compute(&context)
         }
-        let key = ReadCache.key(apiKey: apiKey, target: target)
+        let key = ReadCache.key(keyHash: keyHash, target: target)
         if let entry = readCache.lookup(key, stamp: stamp) {
             context.userID = entry.userID
             return entry.response.retraced(context.traceID)

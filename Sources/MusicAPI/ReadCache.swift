@@ -57,8 +57,8 @@ final class ReadCache: @unchecked Sendable {
     }
 
     /// The key of a read: who asks (the key's hash) and exactly what.
-    static func key(apiKey: String, target: String) -> String {
-        APIKey.hash(apiKey) + " " + target
+    static func key(keyHash: String, target: String) -> String {
+        keyHash + " " + target
     }
 
     func lookup(_ key: String, stamp: Int64) -> Entry? {

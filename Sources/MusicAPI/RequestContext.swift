@@ -10,6 +10,8 @@ struct RequestContext {
     let traceID: String
     /// Set once the caller is authenticated, for the log line.
     var userID: String?
+    /// The body parsed ahead of the transaction (`parseBodyAhead`).
+    private var parsedBody: Result<JSONBody, any Error>?
 
     init(request: HTTPRequest, body: [UInt8]) {
         self.request = request
@@ -46,6 +48,20 @@ struct RequestContext {
     /// The JSON object in the body. A body declared as another media type is a
     /// 415; one that is not a JSON object is a 422 on `body`.
     func jsonBody() throws -> JSONBody {
+        if let parsedBody { return try parsedBody.get() }
+        return try parseJSONBody()
+    }
+
+    /// Parses the body now, before the write transaction, and keeps the outcome
+    /// for `jsonBody()` (whose errors still come after authentication's): writes
+    /// run one after another on the store's writer thread, which should not
+    /// spend its time on JSON.
+    mutating func parseBodyAhead() {
+        guard !body.isEmpty else { return }
+        parsedBody = Result { try parseJSONBody() }
+    }
+
+    private func parseJSONBody() throws -> JSONBody {
         if !body.isEmpty || request.headerFields[.contentType] != nil, !hasJSONContentType {
             throw APIError.unsupportedMediaType
         }

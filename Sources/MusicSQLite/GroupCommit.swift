@@ -9,47 +9,88 @@ import Glibc
 /// durable. Every caller returns only after the commit that holds its changes,
 /// so an acknowledged write is on disk exactly as with a commit of its own.
 ///
-/// The first waiting writer becomes the leader: it takes every queued write,
+/// A writer thread of its own runs the batches: it takes every queued write,
 /// runs them in arrival order (a write that throws rolls back to its savepoint
-/// and leaves the others alone), commits, and wakes the writers of the batch;
-/// writes that arrived meanwhile form the next batch under a new leader.
-/// With fsync at 100-200 us on these disks, committing one transaction per
-/// write capped the service at a few thousand writes per second.
+/// and leaves the others alone), commits, wakes the callers of the batch with
+/// one broadcast and goes straight on with the writes that arrived meanwhile.
+/// Earlier, the first waiting request thread led each batch and handed the
+/// lead to the next one: every batch then waited for a request thread to be
+/// scheduled again among 64, and woke its members one signal at a time.
 final class GroupCommit: @unchecked Sendable {
-    /// One queued write. `run` executes it and says whether it failed. Each has
-    /// a condition of its own, so finishing a batch wakes only its members and
-    /// the next leader, not every thread that waits to write.
-    private final class Pending {
+    /// One queued write. `run` executes it and says whether it failed.
+    private struct Pending {
         let run: (Database) -> Bool
-        var done = false
-        var promoted = false
-        var commitError: (any Error)?
-        var wake = pthread_cond_t()
+    }
 
-        init(run: @escaping (Database) -> Bool) {
-            self.run = run
-            pthread_cond_init(&wake, nil)
+    /// The writes committed together, and how their callers learn it happened.
+    private final class Batch {
+        var members: [Pending] = []
+        var done = false
+        var commitError: (any Error)?
+        var mutex = pthread_mutex_t()
+        var finished = pthread_cond_t()
+
+        init() {
+            pthread_mutex_init(&mutex, nil)
+            pthread_cond_init(&finished, nil)
         }
 
-        deinit { pthread_cond_destroy(&wake) }
+        deinit {
+            pthread_cond_destroy(&finished)
+            pthread_mutex_destroy(&mutex)
+        }
+
+        func wait() {
+            pthread_mutex_lock(&mutex)
+            while !done { pthread_cond_wait(&finished, &mutex) }
+            pthread_mutex_unlock(&mutex)
+        }
+
+        func finish(_ error: (any Error)?) {
+            pthread_mutex_lock(&mutex)
+            commitError = error
+            done = true
+            pthread_mutex_unlock(&mutex)
+            pthread_cond_broadcast(&finished)
+        }
     }
 
     private let writer: DatabaseQueue
+    /// Guards `open`, `started`, `stopping`, `running` and `writerThread`.
     private var mutex = pthread_mutex_t()
-    private var idle = pthread_cond_t()
-    private var queue: [Pending] = []
-    private var leaderActive = false
-    private let maximumBatch = 128
+    private var work = pthread_cond_t()
+    /// Held by the writer thread while it runs a batch, and by `exclusive`.
+    private var writerLock = pthread_mutex_t()
+    private var open = Batch()
+    private var started = false
+    private var stopping = false
+    private var stopped = pthread_cond_t()
+    private var running = false
+    private var writerThread: pthread_t?
 
     init(writer: DatabaseQueue) {
         self.writer = writer
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&idle, nil)
+        pthread_cond_init(&work, nil)
+        pthread_cond_init(&stopped, nil)
+        pthread_mutex_init(&writerLock, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&idle)
+        pthread_cond_destroy(&work)
+        pthread_cond_destroy(&stopped)
         pthread_mutex_destroy(&mutex)
+        pthread_mutex_destroy(&writerLock)
+    }
+
+    /// Ends the writer thread once the queued writes are committed (the store closes).
+    func stop() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_signal(&work)
+        let onWriter = writerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+        while running && !onWriter { pthread_cond_wait(&stopped, &mutex) }
+        pthread_mutex_unlock(&mutex)
     }
 
     /// Runs `body` in a savepoint of the next group transaction and returns
@@ -57,64 +98,72 @@ final class GroupCommit: @unchecked Sendable {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         try withoutActuallyEscaping(body) { body in
             let outcome = Outcome<T>()
-            try submit(Pending { db in
+            let batch = enqueue(Pending { db in
                 outcome.result = Result { try body(db) }
                 if case .failure = outcome.result { return true }
                 return false
             })
+            batch.wait()
+            if let error = batch.commitError { throw error }
             return try outcome.result!.get()
         }
     }
 
-    /// Runs `body` alone on the writer, with no group transaction open (migrations).
+    /// Runs `body` alone on the writer, with no group transaction open (migrations, restore).
     func exclusive<T>(_ body: (DatabaseQueue) throws -> T) throws -> T {
-        pthread_mutex_lock(&mutex)
-        while leaderActive { pthread_cond_wait(&idle, &mutex) }
-        leaderActive = true
-        pthread_mutex_unlock(&mutex)
-        defer {
-            pthread_mutex_lock(&mutex)
-            handOffLeadership()
-            pthread_mutex_unlock(&mutex)
-        }
+        pthread_mutex_lock(&writerLock)
+        defer { pthread_mutex_unlock(&writerLock) }
         return try body(writer)
     }
 
-    private func submit(_ pending: Pending) throws {
+    private func enqueue(_ pending: Pending) -> Batch {
         pthread_mutex_lock(&mutex)
-        queue.append(pending)
-        if !leaderActive {
-            leaderActive = true
-            pending.promoted = true
+        defer { pthread_mutex_unlock(&mutex) }
+        precondition(!stopping, "write on a closed SQLiteStore")
+        if !started {
+            started = true
+            running = true
+            startWriterThread()
         }
-        while !pending.done && !pending.promoted { pthread_cond_wait(&pending.wake, &mutex) }
-        if !pending.done {
-            // Leader: this write is first in the queue, so it is in the batch taken now.
-            let batch = Array(queue.prefix(maximumBatch))
-            queue.removeFirst(batch.count)
-            pthread_mutex_unlock(&mutex)
-            let error = commit(batch)
-            pthread_mutex_lock(&mutex)
-            for member in batch {
-                member.commitError = error
-                member.done = true
-                if member !== pending { pthread_cond_signal(&member.wake) }
-            }
-            handOffLeadership()
-        }
-        pthread_mutex_unlock(&mutex)
-        if let error = pending.commitError { throw error }
+        let batch = open
+        batch.members.append(pending)
+        if batch.members.count == 1 { pthread_cond_signal(&work) }
+        return batch
     }
 
-    /// With the mutex held: the first queued write leads next, or the writer is idle.
-    private func handOffLeadership() {
-        if let next = queue.first {
-            next.promoted = true
-            pthread_cond_signal(&next.wake)
-        } else {
-            leaderActive = false
-            pthread_cond_broadcast(&idle)
+    private func startWriterThread() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { raw in
+            let groupCommit = Unmanaged<GroupCommit>.fromOpaque(raw!).takeRetainedValue()
+            groupCommit.runWriter()
+            return nil
+        }, context)
+        precondition(result == 0, "pthread_create failed: \(result)")
+        pthread_detach(thread)
+        writerThread = thread
+    }
+
+    /// The writer thread: one batch after another while writes are queued.
+    private func runWriter() {
+        pthread_mutex_lock(&mutex)
+        while true {
+            while open.members.isEmpty && !stopping { pthread_cond_wait(&work, &mutex) }
+            if open.members.isEmpty && stopping { break }
+            let batch = open
+            open = Batch()
+            pthread_mutex_unlock(&mutex)
+            pthread_mutex_lock(&writerLock)
+            let error = commit(batch.members)
+            pthread_mutex_unlock(&writerLock)
+            // The writes' closures must not outlive their callers' `write`.
+            batch.members = []
+            batch.finish(error)
+            pthread_mutex_lock(&mutex)
         }
+        running = false
+        pthread_cond_broadcast(&stopped)
+        pthread_mutex_unlock(&mutex)
     }
 
     /// One transaction for the batch; the error of BEGIN or COMMIT, if any,
@@ -145,7 +194,7 @@ final class GroupCommit: @unchecked Sendable {
     }
 }
 
-/// Where a write run on the leader's thread leaves its result for its caller.
+/// Where a write run on the writer thread leaves its result for its caller.
 private final class Outcome<T> {
     var result: Result<T, any Error>?
 }

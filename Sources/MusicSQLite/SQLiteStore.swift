@@ -52,6 +52,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     deinit {
+        groupCommit.stop()
         pthread_key_delete(readerKey)
         pthread_key_delete(openReadKey)
         pthread_key_delete(openWriteKey)

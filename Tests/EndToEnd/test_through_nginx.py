@@ -132,6 +132,26 @@ def test_a_dead_worker_is_restarted_by_the_supervisor(stack):
     assert requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200
 
 
+def test_worker_sockets_are_close_on_exec(stack):
+    """A crashing worker runs the Swift backtracer as a child: it must not inherit the
+    listening socket or nginx's connections, or it holds them open after the worker died."""
+    for _ in range(5):
+        assert requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code == 200
+    pid = stack.pid("worker-1")
+    sockets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:"):
+            flags = next(line for line in open(f"/proc/{pid}/fdinfo/{fd}") if line.startswith("flags:"))
+            sockets.append((int(fd), int(flags.split()[1], 8) & os.O_CLOEXEC != 0))
+    assert 0 in dict(sockets)
+    assert len(sockets) >= 2  # the listening socket and at least one kept-alive nginx connection
+    assert all(cloexec for _, cloexec in sockets), sockets
+
+
 def test_one_dead_worker_costs_no_request(stack):
     """Two workers behind one upstream: with one killed, requests keep succeeding."""
     os.kill(stack.pid("supervisor-1"), signal.SIGTERM)

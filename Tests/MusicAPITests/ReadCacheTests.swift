@@ -28,7 +28,7 @@ struct ReadCacheTests {
         #expect(second.header("X-Request-ID") == "req_22222222222222222222222222222222")
         // SQLite tells changes by PRAGMA data_version; PostgreSQL does not, and keeps nothing.
         let stamp = app.store.changeStamp()
-        let kept = stamp.flatMap { app.api.readCache.lookup(ReadCache.key(apiKey: app.aliceKey, target: tracksPath), stamp: $0) }
+        let kept = stamp.flatMap { app.api.readCache.lookup(ReadCache.key(keyHash: APIKey.hash(app.aliceKey), target: tracksPath), stamp: $0) }
         #expect((kept != nil) == (stamp != nil))
     }
 

@@ -10,9 +10,12 @@ public struct Authenticator: Sendable {
 
     /// `key` is the raw key from `X-API-Key` or `Authorization: Bearer`, `nil` when none was sent.
     public func authenticate(key: String?, organizationID: String) throws -> Caller {
-        guard let key, !key.isEmpty else { throw MusicError.authenticationRequired }
-        guard APIKey.isWellFormed(key) else { throw MusicError.invalidAPIKey }
-        let hash = APIKey.hash(key)
+        try authenticate(PresentedKey(key), organizationID: organizationID)
+    }
+
+    /// The caller of a key already checked for form and hashed.
+    public func authenticate(_ presented: PresentedKey, organizationID: String) throws -> Caller {
+        let hash = try presented.outcome.get()
         return try store.read { reader in
             guard let (record, membership) = try reader.credentials(hash: hash, organizationID: organizationID),
                   APIKey.constantTimeEquals(record.hash, hash) else {
@@ -26,4 +29,23 @@ public struct Authenticator: Sendable {
             return Caller(userID: record.userID, organizationID: organizationID)
         }
     }
+}
+
+/// A raw key checked for form and hashed, with no database involved: done before
+/// a request's transaction, so that a write spends on the one writer thread
+/// only what needs the database.
+public struct PresentedKey: Sendable {
+    /// The key's hash, or the 401 a missing or malformed key gets.
+    let outcome: Result<String, MusicError>
+
+    public init(_ raw: String?) {
+        if let raw, !raw.isEmpty {
+            outcome = APIKey.isWellFormed(raw) ? .success(APIKey.hash(raw)) : .failure(.invalidAPIKey)
+        } else {
+            outcome = .failure(.authenticationRequired)
+        }
+    }
+
+    /// The hash of a well-formed key.
+    public var hash: String? { try? outcome.get() }
 }
