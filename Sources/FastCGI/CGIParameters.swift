@@ -22,7 +22,10 @@ public struct CGIParameters: Sendable {
     public private(set) var headers: [HTTPField] = []
 
     public init(pairs: [(name: String, value: String)]) {
-        for (name, value) in pairs { add(name: name, value: value) }
+        for (name, value) in pairs {
+            var name = name, value = value
+            name.withUTF8 { name in value.withUTF8 { value in add(name: name, value: value) } }
+        }
     }
 
     /// Copies a NULL-terminated `NAME=value` array, as libfcgi's `envp`.
@@ -32,35 +35,52 @@ public struct CGIParameters: Sendable {
         while let entry = cursor.pointee {
             cursor += 1
             let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self), count: strlen(entry))
-            guard let first = bytes.first, first == UInt8(ascii: "H") || first == UInt8(ascii: "R")
-                    || first == UInt8(ascii: "Q") || first == UInt8(ascii: "C") || first == UInt8(ascii: "D")
-                    || first == UInt8(ascii: "S"),
-                  let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<equals]), as: UTF8.self)
-            let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[(equals + 1)...]), as: UTF8.self)
-            add(name: name, value: value)
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            add(name: UnsafeBufferPointer(rebasing: bytes[..<equals]), value: UnsafeBufferPointer(rebasing: bytes[(equals + 1)...]))
         }
     }
 
-    private mutating func add(name: String, value: String) {
-        switch name {
-        case "REQUEST_METHOD": method = value
-        case "REQUEST_URI": requestURI = value
-        case "QUERY_STRING": queryString = value
-        case "SCRIPT_NAME", "DOCUMENT_URI": if scriptName == nil { scriptName = value }
-        case "HTTPS": https = (value == "on" || value == "1")
-        case "CONTENT_TYPE": contentType = value
-        case "CONTENT_LENGTH": contentLengthText = value
-        case "REQUEST_ID": requestIDText = value
-        case "HTTP_HOST": host = value
-        // httpoxy: a client's "Proxy:" header must never be taken for configuration;
-        // the request id and the body's framing come from the web server only.
-        case "HTTP_PROXY", "HTTP_X_REQUEST_ID", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH":
-            break
-        default:
-            guard name.hasPrefix("HTTP_"), let fieldName = Self.fieldName(fromParameter: name) else { return }
-            headers.append(HTTPField(name: fieldName, value: value))
+    /// Names are matched on their bytes and only the values kept become strings:
+    /// nginx passes some twenty parameters per request, most of them unread.
+    private mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        func text() -> String { String(decoding: value, as: UTF8.self) }
+        if Self.hasHTTPPrefix(name) {
+            // httpoxy: a client's "Proxy:" header must never be taken for configuration;
+            // the request id and the body's framing come from the web server only.
+            if Self.matches(name, "HTTP_PROXY") || Self.matches(name, "HTTP_X_REQUEST_ID")
+                || Self.matches(name, "HTTP_CONTENT_TYPE") || Self.matches(name, "HTTP_CONTENT_LENGTH") {
+                return
+            }
+            if Self.matches(name, "HTTP_HOST") {
+                host = text()
+            } else if let fieldName = Self.fieldName(fromParameter: name) {
+                headers.append(HTTPField(name: fieldName, value: text()))
+            }
+        } else if Self.matches(name, "REQUEST_METHOD") {
+            method = text()
+        } else if Self.matches(name, "REQUEST_URI") {
+            requestURI = text()
+        } else if Self.matches(name, "QUERY_STRING") {
+            queryString = text()
+        } else if Self.matches(name, "SCRIPT_NAME") || Self.matches(name, "DOCUMENT_URI") {
+            if scriptName == nil { scriptName = text() }
+        } else if Self.matches(name, "HTTPS") {
+            https = Self.matches(value, "on") || Self.matches(value, "1")
+        } else if Self.matches(name, "CONTENT_TYPE") {
+            contentType = text()
+        } else if Self.matches(name, "CONTENT_LENGTH") {
+            contentLengthText = text()
+        } else if Self.matches(name, "REQUEST_ID") {
+            requestIDText = text()
         }
+    }
+
+    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0)
+    }
+
+    private static func hasHTTPPrefix(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        name.count > 5 && memcmp(name.baseAddress!, "HTTP_", 5) == 0
     }
 
     public enum ContentLength: Equatable, Sendable {
@@ -109,10 +129,18 @@ public struct CGIParameters: Sendable {
     }
 
     /// `HTTP_X_API_KEY` -> `x-api-key`.
-    static func fieldName(fromParameter parameter: String) -> HTTPField.Name? {
-        let raw = parameter.utf8.dropFirst(5)
-        guard !raw.isEmpty else { return nil }
-        let name = String(decoding: raw.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }, as: UTF8.self)
+    static func fieldName(fromParameter parameter: UnsafeBufferPointer<UInt8>) -> HTTPField.Name? {
+        guard parameter.count > 5 else { return nil }
+        let name = String(unsafeUninitializedCapacity: parameter.count - 5) { buffer in
+            for (index, byte) in parameter[5...].enumerated() {
+                switch byte {
+                case UInt8(ascii: "_"): buffer[index] = UInt8(ascii: "-")
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): buffer[index] = byte + 32
+                default: buffer[index] = byte
+                }
+            }
+            return parameter.count - 5
+        }
         return HTTPField.Name(name)
     }
 

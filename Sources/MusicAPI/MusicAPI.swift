@@ -153,12 +153,43 @@ public final class MusicAPI: Sendable {
 
     /// One line per request: trace id, method, path, status, duration, user.
     /// Never the key, never the body, never the query string. Written as one
-    /// message in a fixed order (cheaper than metadata, one line per request).
+    /// message in a fixed order (cheaper than metadata, one line per request),
+    /// appended piece by piece: string interpolation made the log a sixth of a
+    /// health request's instructions.
     private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
         guard logger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000
-        let milliseconds = "\(micros / 1_000).\(String(micros % 1_000 + 1_000).dropFirst())"
-        logger.info("request trace_id=\(context.traceID) method=\(context.request.method.rawValue) path=\(context.target.loggablePath) status=\(response.head.status.code) duration_ms=\(milliseconds) user_id=\(context.userID ?? "-")")
+        var line: [UInt8] = []
+        line.reserveCapacity(192)
+        line.append(contentsOf: "request trace_id=".utf8)
+        line.append(contentsOf: context.traceID.utf8)
+        line.append(contentsOf: " method=".utf8)
+        line.append(contentsOf: context.request.method.rawValue.utf8)
+        line.append(contentsOf: " path=".utf8)
+        line.append(contentsOf: context.target.loggablePath.utf8)
+        line.append(contentsOf: " status=".utf8)
+        line.appendDecimal(UInt64(response.head.status.code))
+        line.append(contentsOf: " duration_ms=".utf8)
+        line.appendDecimal(micros / 1_000)
+        line.append(UInt8(ascii: "."))
+        line.appendDecimal(micros % 1_000, width: 3)
+        line.append(contentsOf: " user_id=".utf8)
+        line.append(contentsOf: (context.userID ?? "-").utf8)
+        logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
+    }
+}
+
+extension [UInt8] {
+    /// Appends `value` in decimal, zero-padded to `width` digits.
+    mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
+        var divisor: UInt64 = 1
+        var digits = 1
+        while divisor <= value / 10 { divisor *= 10; digits += 1 }
+        for _ in digits..<Swift.max(width, digits) { append(UInt8(ascii: "0")) }
+        while divisor > 0 {
+            append(UInt8(48 + (value / divisor) % 10))
+            divisor /= 10
+        }
     }
 }
 

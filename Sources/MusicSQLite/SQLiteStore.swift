@@ -38,13 +38,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
         self.path = path
         self.configuration = configuration
-        writer = try DatabaseQueue(path: path, configuration: configuration)
+        var writerConfiguration = configuration
+        writerConfiguration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA cache_size = -8192")
+        }
+        writer = try DatabaseQueue(path: path, configuration: writerConfiguration)
         try writer.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
         }
         groupCommit = GroupCommit(writer: writer)
         pthread_key_create(&readerKey) { raw in
-            if let raw { Unmanaged<DatabaseQueue>.fromOpaque(raw).release() }
+            if let raw { Unmanaged<ThreadReader>.fromOpaque(raw).release() }
         }
         pthread_key_create(&openReadKey, nil)
         pthread_key_create(&openWriteKey, nil)
@@ -123,9 +127,9 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// of another connection (the writer, other processes). Outside transactions only.
     public func changeStamp() -> Int64? {
         guard pthread_getspecific(openWriteKey) == nil, pthread_getspecific(openReadKey) == nil else { return nil }
-        return try? readerForThisThread().inDatabase { db in
-            try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
-        }
+        guard let reader = try? threadReader() else { return nil }
+        let version = music_sqlite_data_version(reader.connection, &reader.dataVersionStatement)
+        return version >= 0 ? version : nil
     }
 
     /// A consistent copy of the database at `path`, taken with SQLite's online
@@ -156,17 +160,39 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// This thread's connection, opened on first use and closed when the thread ends.
     private func readerForThisThread() throws -> DatabaseQueue {
+        try threadReader().queue
+    }
+
+    private func threadReader() throws -> ThreadReader {
         if let raw = pthread_getspecific(readerKey) {
-            return Unmanaged<DatabaseQueue>.fromOpaque(raw).takeUnretainedValue()
+            return Unmanaged<ThreadReader>.fromOpaque(raw).takeUnretainedValue()
         }
         var readerConfiguration = configuration
         readerConfiguration.prepareDatabase { db in
             // Small page caches: there is one connection per worker thread.
             try db.execute(sql: "PRAGMA cache_size = -512")
         }
-        let reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
+        let reader = try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
         pthread_setspecific(readerKey, Unmanaged.passRetained(reader).toOpaque())
         return reader
     }
+}
 
+/// A thread's own read connection. Only that thread uses it, so besides GRDB's
+/// queue the raw connection serves the one statement run outside GRDB
+/// (`changeStamp`, on every read).
+private final class ThreadReader {
+    let queue: DatabaseQueue
+    let connection: UnsafeMutableRawPointer
+    var dataVersionStatement: UnsafeMutableRawPointer?
+
+    init(_ queue: DatabaseQueue) throws {
+        self.queue = queue
+        connection = UnsafeMutableRawPointer(try queue.inDatabase { $0.sqliteConnection! })
+    }
+
+    /// The statement goes before the connection closes (with the queue, right after).
+    deinit {
+        if let dataVersionStatement { music_sqlite_finalize(dataVersionStatement) }
+    }
 }

@@ -28,31 +28,32 @@ struct LineLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        Self.appendTimestamp(to: &line)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: event.level.rawValue.utf8)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: label.utf8)
-        line.append(UInt8(ascii: " "))
-        line.append(contentsOf: event.message.description.utf8)
+        let message = event.message.description
         let extra = event.metadata ?? [:]
+        var fields = ""
         if !metadata.isEmpty || !extra.isEmpty {
             let all = metadata.merging(extra) { _, new in new }
-            for key in all.keys.sorted() { line.append(contentsOf: " \(key)=\(all[key]!)".utf8) }
+            for key in all.keys.sorted() { fields += " \(key)=\(all[key]!)" }
         }
-        line.append(UInt8(ascii: "\n"))
-        buffer.append(line)
+        buffer.appendLine { line in
+            line.append(UInt8(ascii: " "))
+            line.append(contentsOf: event.level.rawValue.utf8)
+            line.append(UInt8(ascii: " "))
+            line.append(contentsOf: label.utf8)
+            line.append(UInt8(ascii: " "))
+            line.append(contentsOf: message.utf8)
+            line.append(contentsOf: fields.utf8)
+        }
         if event.level >= .warning { buffer.flush() }
     }
 
     /// UTC to the second (`2026-11-22T02:10:00Z`), without touching the time zone database.
-    static func appendTimestamp(to line: inout [UInt8]) {
-        var now = time_t()
-        time(&now)
+    static func timestamp(_ now: time_t) -> [UInt8] {
+        var now = now
         var parts = tm()
         gmtime_r(&now, &parts)
+        var line: [UInt8] = []
+        line.reserveCapacity(20)
         func digits(_ value: Int32, _ count: Int) {
             var divisor: Int32 = 1
             for _ in 1..<count { divisor *= 10 }
@@ -67,6 +68,7 @@ struct LineLogHandler: LogHandler {
         digits(parts.tm_hour, 2); line.append(UInt8(ascii: ":"))
         digits(parts.tm_min, 2); line.append(UInt8(ascii: ":"))
         digits(parts.tm_sec, 2); line.append(UInt8(ascii: "Z"))
+        return line
     }
 }
 
@@ -79,6 +81,8 @@ final class LogBuffer: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var lock = pthread_mutex_t()
     private let limit = 64 * 1024
+    private var stampSecond: time_t = -1
+    private var stamp: [UInt8] = []
 
     init(fd: Int32 = 2) {
         self.fd = fd
@@ -96,9 +100,18 @@ final class LogBuffer: @unchecked Sendable {
         pthread_detach(thread)
     }
 
-    func append(_ line: [UInt8]) {
+    /// Appends one line: the time (formatted once per second), what `write` adds, a newline.
+    func appendLine(_ write: (inout [UInt8]) -> Void) {
+        var now = time_t()
+        time(&now)
         pthread_mutex_lock(&lock)
-        pending.append(contentsOf: line)
+        if now != stampSecond {
+            stampSecond = now
+            stamp = LineLogHandler.timestamp(now)
+        }
+        pending.append(contentsOf: stamp)
+        write(&pending)
+        pending.append(UInt8(ascii: "\n"))
         let full = pending.count >= limit
         pthread_mutex_unlock(&lock)
         if full { flush() }

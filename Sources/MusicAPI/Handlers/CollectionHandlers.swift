@@ -119,7 +119,7 @@ extension MusicAPI {
     }
 
     private func ifMatch(_ context: RequestContext) -> IfMatch? {
-        IfMatch(headerValue: context.request.headerFields[.ifMatch])
+        IfMatch(headerValue: context.request.headerFields.value(.ifMatch))
     }
 
     private func collectionResponse(_ collection: Collection, status: HTTPResponse.Status, context: RequestContext, extraFields: [HTTPField] = []) -> APIResponse {

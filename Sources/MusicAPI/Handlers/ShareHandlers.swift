@@ -8,7 +8,7 @@ extension MusicAPI {
         case .shareCollection:
             var visibility = ShareLink.Visibility.linkOnly
             var days: Int?
-            if !context.body.isEmpty || context.request.headerFields[.contentType] != nil {
+            if !context.body.isEmpty || context.request.headerFields.value(.contentType) != nil {
                 let body = try context.jsonBody()
                 if let text = try body.optionalString("visibility") {
                     guard let chosen = ShareLink.Visibility(rawValue: text) else {
