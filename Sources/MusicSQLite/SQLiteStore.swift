@@ -40,7 +40,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         self.configuration = configuration
         var writerConfiguration = configuration
         writerConfiguration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA cache_size = -8192")
+            try db.execute(sql: "PRAGMA cache_size = -4096")
         }
         writer = try DatabaseQueue(path: path, configuration: writerConfiguration)
         try writer.writeWithoutTransaction { db in

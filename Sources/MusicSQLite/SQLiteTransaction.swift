@@ -1,32 +1,33 @@
-import Foundation
 import GRDB
 import MusicCore
 
 /// The queries and changes of one transaction. Statements are prepared once per
-/// connection and cached (`cachedStatement`).
+/// connection and cached by GRDB, and run through SQLite's API (`RawStatements`).
 struct SQLiteTransaction: StoreWriter {
     let db: Database
 
-    /// The first row of a cached statement, decoded in place (no row copy).
-    private func first<T>(_ sql: String, _ arguments: StatementArguments, _ decode: (Row) throws -> T) throws -> T? {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        return try cursor.next().map(decode)
+    private var raw: RawStatements { RawStatements(db: db) }
+
+    /// The first row of a cached statement, decoded in place.
+    private func first<T>(_ sql: String, _ arguments: [any SQLBindable], _ decode: (RawRow) throws -> T) throws -> T? {
+        try raw.first(sql, arguments, decode)
     }
 
-    /// Every row of a cached statement, decoded in place (no row copies).
-    private func all<T>(_ sql: String, _ arguments: StatementArguments, _ decode: (Row) throws -> T) throws -> [T] {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        var values: [T] = []
-        while let row = try cursor.next() { values.append(try decode(row)) }
-        return values
+    /// Every row of a cached statement, decoded in place.
+    private func all<T>(_ sql: String, _ arguments: [any SQLBindable], _ decode: (RawRow) throws -> T) throws -> [T] {
+        try raw.all(sql, arguments, decode)
+    }
+
+    private func execute(_ sql: String, _ arguments: [any SQLBindable]) throws {
+        try raw.execute(sql, arguments)
     }
 
     // MARK: Identity
 
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = ? AND organization_id = ?"
-        return try String.fetchOne(db.cachedStatement(sql: sql), arguments: [userID, organizationID]).map { text in
-            Self.membership(capabilities: text, userID: userID, organizationID: organizationID)
+        return try first(sql, [userID, organizationID]) { row in
+            Self.membership(capabilities: row.string(0), userID: userID, organizationID: organizationID)
         }
     }
 
@@ -43,8 +44,9 @@ struct SQLiteTransaction: StoreWriter {
             WHERE k.key_hash = ?
             """
         return try first(sql, [organizationID, hash]) { row in
-            let key = APIKeyRecord(id: row[0], userID: row[1], hash: row[2], active: row[3], createdAt: Timestamp(secondsSince1970: row[4]))
-            let membership = (row[5] as String?).map {
+            let key = APIKeyRecord(id: row.string(0), userID: row.string(1), hash: row.string(2), active: row.bool(3),
+                                   createdAt: row.timestamp(4))
+            let membership = row.optionalString(5).map {
                 Self.membership(capabilities: $0, userID: key.userID, organizationID: organizationID)
             }
             return (key, membership)
@@ -54,42 +56,39 @@ struct SQLiteTransaction: StoreWriter {
     func organization(id: String) throws -> Organization? {
         let sql = "SELECT id, name, created_at FROM organizations WHERE id = ?"
         return try first(sql, [id]) { row in
-            Organization(id: row[0], name: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
+            Organization(id: row.string(0), name: row.string(1), createdAt: row.timestamp(2))
         }
     }
 
     func user(id: String) throws -> User? {
         let sql = "SELECT id, email, created_at FROM users WHERE id = ?"
         return try first(sql, [id]) { row in
-            User(id: row[0], email: row[1], createdAt: Timestamp(secondsSince1970: row[2]))
+            User(id: row.string(0), email: row.string(1), createdAt: row.timestamp(2))
         }
     }
 
     func insert(_ organization: Organization) throws {
-        try db.cachedStatement(sql: "INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)")
-            .execute(arguments: [organization.id, organization.name, organization.createdAt.secondsSince1970])
+        try execute("INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)", [organization.id, organization.name, organization.createdAt.secondsSince1970])
     }
 
     func insert(_ user: User) throws {
-        try db.cachedStatement(sql: "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)")
-            .execute(arguments: [user.id, user.email, user.createdAt.secondsSince1970])
+        try execute("INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)", [user.id, user.email, user.createdAt.secondsSince1970])
     }
 
     func upsert(_ membership: Membership) throws {
         let capabilities = membership.capabilities.map(\.rawValue).sorted().joined(separator: ",")
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO memberships (organization_id, user_id, capabilities) VALUES (?, ?, ?)
             ON CONFLICT (user_id, organization_id) DO UPDATE SET capabilities = excluded.capabilities
-            """).execute(arguments: [membership.organizationID, membership.userID, capabilities])
+            """, [membership.organizationID, membership.userID, capabilities])
     }
 
     func insert(_ key: APIKeyRecord) throws {
-        try db.cachedStatement(sql: "INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [key.id, key.userID, key.hash, key.active, key.createdAt.secondsSince1970])
+        try execute("INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES (?, ?, ?, ?, ?)", [key.id, key.userID, key.hash, key.active, key.createdAt.secondsSince1970])
     }
 
     func deactivateAPIKey(id: String) throws -> Bool {
-        try db.cachedStatement(sql: "UPDATE api_keys SET active = 0 WHERE id = ?").execute(arguments: [id])
+        try execute("UPDATE api_keys SET active = 0 WHERE id = ?", [id])
         return db.changesCount > 0
     }
 
@@ -101,13 +100,12 @@ struct SQLiteTransaction: StoreWriter {
         """
 
     /// A track from the columns of `trackColumns`, starting at `base`.
-    private static func track(from row: Row, base: Int = 0) -> Track {
+    private static func track(from row: RawRow, base: Int32 = 0) -> Track {
         Track(
-            id: row[base], organizationID: row[base + 1], ownerID: row[base + 2], title: row[base + 3],
-            engine: row[base + 4], mode: row[base + 5], measuredDurationSeconds: row[base + 6],
-            instrumental: row[base + 7], mimeType: row[base + 8], licenceClass: row[base + 9],
-            createdAt: Timestamp(secondsSince1970: row[base + 10]),
-            deletedAt: (row[base + 11] as Int64?).map(Timestamp.init(secondsSince1970:))
+            id: row.string(base), organizationID: row.string(base + 1), ownerID: row.string(base + 2), title: row.string(base + 3),
+            engine: row.string(base + 4), mode: row.string(base + 5), measuredDurationSeconds: row.optionalDouble(base + 6),
+            instrumental: row.bool(base + 7), mimeType: row.string(base + 8), licenceClass: row.string(base + 9),
+            createdAt: row.timestamp(base + 10), deletedAt: row.optionalTimestamp(base + 11)
         )
     }
 
@@ -132,17 +130,16 @@ struct SQLiteTransaction: StoreWriter {
             ORDER BY m.position LIMIT ?
             """
         return try all(sql, [collectionID, position, limit]) { row in
-            CollectionTrack(track: Self.track(from: row, base: 1), position: row[0])
+            CollectionTrack(track: Self.track(from: row, base: 1), position: row.int(0))
         }
     }
 
     func collectionIDs(containing trackID: String) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT collection_id FROM collection_tracks WHERE track_id = ?"), arguments: [trackID])
+        try all("SELECT collection_id FROM collection_tracks WHERE track_id = ?", [trackID]) { $0.string(0) }
     }
 
     func markTrackDeleted(id: String, at time: Timestamp) throws -> Bool {
-        try db.cachedStatement(sql: "UPDATE tracks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
-            .execute(arguments: [time.secondsSince1970, id])
+        try execute("UPDATE tracks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [time.secondsSince1970, id])
         return db.changesCount > 0
     }
 
@@ -155,21 +152,20 @@ struct SQLiteTransaction: StoreWriter {
             """
         return try first(sql, [userID, key]) { row in
             IdempotencyRecord(
-                userID: row[0], key: row[1], requestHash: row[2], status: row[3], body: [UInt8](row[4] as Data),
-                location: row[5], etag: row[6], createdAt: Timestamp(secondsSince1970: row[7])
+                userID: row.string(0), key: row.string(1), requestHash: row.string(2), status: row.int(3), body: row.bytes(4),
+                location: row.optionalString(5), etag: row.optionalString(6), createdAt: row.timestamp(7)
             )
         }
     }
 
     func keep(_ record: IdempotencyRecord) throws {
-        try db.cachedStatement(sql: "DELETE FROM idempotency_keys WHERE created_at <= ?")
-            .execute(arguments: [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
-        try db.cachedStatement(sql: """
+        try execute("DELETE FROM idempotency_keys WHERE created_at <= ?", [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
+        try execute("""
             INSERT OR REPLACE INTO idempotency_keys
                 (user_id, key, request_hash, status, response_body, location, etag, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                record.userID, record.key, record.requestHash, record.status, Data(record.body),
+            """, [
+                record.userID, record.key, record.requestHash, record.status, record.body,
                 record.location, record.etag, record.createdAt.secondsSince1970,
             ])
     }
@@ -180,13 +176,11 @@ struct SQLiteTransaction: StoreWriter {
         id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at
         """
 
-    private static func shareLink(from row: Row) -> ShareLink {
+    private static func shareLink(from row: RawRow) -> ShareLink {
         ShareLink(
-            id: row[0], tokenHash: row[1], collectionID: row[2], organizationID: row[3], ownerID: row[4],
-            visibility: ShareLink.Visibility(rawValue: row[5]) ?? .linkOnly,
-            expiresAt: (row[6] as Int64?).map(Timestamp.init(secondsSince1970:)),
-            createdAt: Timestamp(secondsSince1970: row[7]),
-            revokedAt: (row[8] as Int64?).map(Timestamp.init(secondsSince1970:))
+            id: row.string(0), tokenHash: row.string(1), collectionID: row.string(2), organizationID: row.string(3),
+            ownerID: row.string(4), visibility: ShareLink.Visibility(rawValue: row.string(5)) ?? .linkOnly,
+            expiresAt: row.optionalTimestamp(6), createdAt: row.timestamp(7), revokedAt: row.optionalTimestamp(8)
         )
     }
 
@@ -200,24 +194,22 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func insert(_ link: ShareLink) throws {
-        try db.cachedStatement(sql: "INSERT INTO share_links (\(Self.shareColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [
+        try execute("INSERT INTO share_links (\(Self.shareColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                 link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
                 link.expiresAt?.secondsSince1970, link.createdAt.secondsSince1970, link.revokedAt?.secondsSince1970,
             ])
     }
 
     func revokeShareLink(id: String, at time: Timestamp) throws {
-        try db.cachedStatement(sql: "UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .execute(arguments: [time.secondsSince1970, id])
+        try execute("UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [time.secondsSince1970, id])
     }
 
     func insert(_ track: Track) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO tracks (id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds,
                                 instrumental, mime_type, licence_class, created_at, deleted_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
+            """, [
                 track.id, track.organizationID, track.ownerID, track.title, track.engine, track.mode,
                 track.measuredDurationSeconds, track.instrumental, track.mimeType, track.licenceClass,
                 track.createdAt.secondsSince1970, track.deletedAt?.secondsSince1970,
@@ -231,12 +223,12 @@ struct SQLiteTransaction: StoreWriter {
         track_count, version, created_at, updated_at, deleted_at
         """
 
-    private static func collection(from row: Row) -> Collection {
+    private static func collection(from row: RawRow) -> Collection {
         Collection(
-            id: row[0], organizationID: row[1], ownerID: row[2], name: row[3], description: row[4],
-            coverTrackID: row[5], coverImageURL: row[6], trackCount: row[7], version: row[8],
-            createdAt: Timestamp(secondsSince1970: row[9]), updatedAt: Timestamp(secondsSince1970: row[10]),
-            deletedAt: (row[11] as Int64?).map(Timestamp.init(secondsSince1970:))
+            id: row.string(0), organizationID: row.string(1), ownerID: row.string(2), name: row.string(3),
+            description: row.optionalString(4), coverTrackID: row.optionalString(5), coverImageURL: row.optionalString(6),
+            trackCount: row.int(7), version: row.int(8), createdAt: row.timestamp(9), updatedAt: row.timestamp(10),
+            deletedAt: row.optionalTimestamp(11)
         )
     }
 
@@ -262,24 +254,24 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func insert(_ collection: Collection) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO collections (\(Self.collectionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: arguments(of: collection))
+            """, arguments(of: collection))
     }
 
     func update(_ collection: Collection) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
                 track_count = ?, version = ?, updated_at = ?, deleted_at = ?
             WHERE id = ?
-            """).execute(arguments: [
+            """, [
                 collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
                 collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,
                 collection.deletedAt?.secondsSince1970, collection.id,
             ])
     }
 
-    private func arguments(of collection: Collection) -> StatementArguments {
+    private func arguments(of collection: Collection) -> [any SQLBindable] {
         [
             collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
             collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
@@ -292,7 +284,7 @@ struct SQLiteTransaction: StoreWriter {
 
     func memberPosition(collectionID: String, trackID: String) throws -> Int? {
         let sql = "SELECT position FROM collection_tracks WHERE collection_id = ? AND track_id = ?"
-        return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: [collectionID, trackID])
+        return try first(sql, [collectionID, trackID]) { $0.int(0) }
     }
 
     func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember] {
@@ -301,31 +293,27 @@ struct SQLiteTransaction: StoreWriter {
             WHERE collection_id = ? AND position >= ? ORDER BY position LIMIT ?
             """
         return try all(sql, [collectionID, position, limit]) { row in
-            CollectionMember(trackID: row[0], position: row[1], addedAt: Timestamp(secondsSince1970: row[2]))
+            CollectionMember(trackID: row.string(0), position: row.int(1), addedAt: row.timestamp(2))
         }
     }
 
     func memberTrackIDs(collectionID: String) throws -> [String] {
         let sql = "SELECT track_id FROM collection_tracks WHERE collection_id = ? ORDER BY position"
-        return try String.fetchAll(db.cachedStatement(sql: sql), arguments: [collectionID])
+        return try all(sql, [collectionID]) { $0.string(0) }
     }
 
     func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws {
-        try db.cachedStatement(sql: "INSERT INTO collection_tracks (collection_id, track_id, position, added_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [collectionID, trackID, position, addedAt.secondsSince1970])
+        try execute("INSERT INTO collection_tracks (collection_id, track_id, position, added_at) VALUES (?, ?, ?, ?)", [collectionID, trackID, position, addedAt.secondsSince1970])
     }
 
     func removeMember(collectionID: String, trackID: String, position: Int) throws {
-        try db.cachedStatement(sql: "DELETE FROM collection_tracks WHERE collection_id = ? AND track_id = ?")
-            .execute(arguments: [collectionID, trackID])
-        try db.cachedStatement(sql: "UPDATE collection_tracks SET position = position - 1 WHERE collection_id = ? AND position > ?")
-            .execute(arguments: [collectionID, position])
+        try execute("DELETE FROM collection_tracks WHERE collection_id = ? AND track_id = ?", [collectionID, trackID])
+        try execute("UPDATE collection_tracks SET position = position - 1 WHERE collection_id = ? AND position > ?", [collectionID, position])
     }
 
     func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws {
-        let statement = try db.cachedStatement(sql: "UPDATE collection_tracks SET position = ? WHERE collection_id = ? AND track_id = ?")
         for (position, trackID) in newOrder.enumerated() where oldOrder[position] != trackID {
-            try statement.execute(arguments: [position, collectionID, trackID])
+            try execute("UPDATE collection_tracks SET position = ? WHERE collection_id = ? AND track_id = ?", [position, collectionID, trackID])
         }
     }
 }
