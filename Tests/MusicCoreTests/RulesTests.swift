@@ -29,6 +29,20 @@ struct RulesTests {
         #expect(!APIKey.constantTimeEquals(hash, APIKey.hash("other")))
     }
 
+    @Test("a presented key gets its own hash, whatever key the thread hashed before")
+    func presentedKeyHashes() {
+        let first = APIKey.generate()
+        var second = Array(first.utf8)
+        second[42] = second[42] == UInt8(ascii: "a") ? UInt8(ascii: "b") : UInt8(ascii: "a")
+        let neighbour = String(decoding: second, as: UTF8.self)
+        for key in [first, first, neighbour, first, neighbour, neighbour, APIKey.generate(), first] {
+            #expect(PresentedKey(key).hash == APIKey.hash(key))
+        }
+        #expect(PresentedKey("ak_short").hash == nil)
+        #expect(PresentedKey(nil).hash == nil)
+        #expect(PresentedKey(first).hash == APIKey.hash(first))
+    }
+
     @Test("SHA-256 of a known input matches the standard vector")
     func hashVector() {
         #expect(APIKey.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
