@@ -109,7 +109,8 @@ public final class MusicAPI: Sendable {
                     try store.read { _ in try authenticateAndHandle(&context) }
                 }
             }
-            context.parseBodyAhead()
+            // Not for a missing or malformed key: its 401 must not cost a parse.
+            if presented.hash != nil { context.parseBodyAhead() }
             return try store.write { _ in try authenticateAndHandle(&context) }
         }
     }

@@ -52,6 +52,12 @@ class Stack:
         return response.status, dict(response.getheaders()), json.loads(payload)
 
 
+# Empty collections for the add scenario, 10,000 new members each: every add run
+# starts on targets no earlier run touched (BENCH_TARGET_OFFSET), so each of its
+# answers is a new member (scenario.lua counts any other as unexpected).
+ADD_TARGETS = 120
+
+
 def seed(stack, out_dir):
     """1 organization, 100 users with keys, 10,000 tracks; collections of 10, 1,000
     and 10,000 tracks, plus the collections the write scenarios use."""
@@ -89,7 +95,7 @@ def seed(stack, out_dir):
              "large": collection("Ten thousand", 10_000), "add_large": collection("Nine thousand", 9_000),
              "add_small": collection("Ten for adds", 10)}
     log(f"seeded {sum([10, 1_000, 10_000, 9_000, 10]):,} members in {time.time() - started:.0f} s")
-    add_targets = [collection(f"Adds {index}", 0) for index in range(40)]
+    add_targets = [collection(f"Adds {index}", 0) for index in range(ADD_TARGETS)]
     return {"org": org, "owner": owner, "key": key, "tracks": track_ids, "collections": sizes,
             "add_targets": [f"{base}/{c}/tracks" for c in add_targets], "base": base}
 
@@ -111,7 +117,8 @@ def main():
     parser.add_argument("--floor-http-port", type=int, required=True)
     parser.add_argument("--floor-https-port", type=int, required=True)
     parser.add_argument("--worker-pid-file", required=True)
-    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", required=True)
     parser.add_argument("--machine", default="")
     parser.add_argument("--psql-url", help="PostgreSQL run: where to read the seeded track ids")
@@ -145,33 +152,41 @@ def main():
         ("update collection", {"BENCH_MODE": "update", "BENCH_PATH": f"{base}/{c['medium']}", "BENCH_KEY": key}),
     ]
     rows, failures = [], []
+    next_target = 0
     for proto in ["http", "https"]:
-        floors = []
-        log(f"floor ({proto})")
-        floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
-        results = []
-        for index, (name, env) in enumerate(scenarios):
-            path = env.get("BENCH_PATH", "/")
-            log(f"{name} ({proto})")
-            result = wrk(url(proto) + path, args.duration, 32, env)
-            results.append((name, result))
-            if index == 3:
-                log(f"floor ({proto}, again)")
-                floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
-        log(f"floor ({proto}, last)")
-        floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+        # Rounds: the floor, then every scenario; each row is the median of the
+        # rounds, so a burst of noise from a neighbour moves one run, not the table.
+        floors, runs = [], {name: [] for name, _ in scenarios}
+        for round_number in range(1, args.rounds + 1):
+            log(f"floor ({proto}, round {round_number} of {args.rounds})")
+            floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+            for name, env in scenarios:
+                log(f"{name} ({proto}, round {round_number} of {args.rounds})")
+                if env.get("BENCH_MODE") == "add":
+                    env = {**env, "BENCH_TARGET_OFFSET": str(next_target)}
+                result = wrk(url(proto) + env.get("BENCH_PATH", "/"), args.duration, 32, env)
+                if env.get("BENCH_MODE") == "add":
+                    next_target += result["requests"] // len(data["tracks"]) + 1
+                    if next_target > ADD_TARGETS:
+                        failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
+                runs[name].append(result)
         floor_rps = statistics.median(f["rps"] for f in floors)
-        floor_row = {"scenario": "C floor (median of 3)", "proto": proto, "rps": floor_rps,
+        rows.append({"scenario": f"C floor (median of {args.rounds})", "proto": proto, "rps": floor_rps,
                      "p50_ms": statistics.median(f["p50_us"] for f in floors) / 1000,
-                     "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0}
-        rows.append(floor_row)
-        for name, result in results:
-            unexpected = sum(count for status, count in result["statuses"].items() if not status.startswith("2"))
-            unexpected += sum(result["socket_errors"].values())
-            if unexpected:
-                failures.append(f"{name} ({proto}): {unexpected} unexpected answers {result['statuses']} {result['socket_errors']}")
-            rows.append({"scenario": name, "proto": proto, "rps": result["rps"], "p50_ms": result["p50_us"] / 1000,
-                         "p99_ms": result["p99_us"] / 1000, "ratio": result["rps"] / floor_rps, "unexpected": unexpected})
+                     "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0})
+        for name, results in runs.items():
+            unexpected = 0
+            for result in results:
+                count = sum(n for status, n in result["statuses"].items() if not status.startswith("2"))
+                count += sum(result["socket_errors"].values())
+                if count:
+                    failures.append(f"{name} ({proto}): {count} unexpected answers {result['statuses']} {result['socket_errors']}")
+                unexpected += count
+            rps = statistics.median(r["rps"] for r in results)
+            rows.append({"scenario": name, "proto": proto, "rps": rps,
+                         "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
+                         "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
+                         "ratio": rps / floor_rps, "unexpected": unexpected})
 
     log("growth: deep vs shallow page, add to 9,000-10,000 vs 10-1,010 tracks (1 connection)")
     growth = {}
@@ -220,6 +235,7 @@ def main():
         if result["requests"] < 100_000:
             failures.append(f"memory run ended after {result['requests']} requests")
         memory[label] = rss_kib(pid)
+        memory[label.replace("_kib", "_requests")] = result["requests"]
     memory["growth_percent"] = (memory["after_200k_kib"] - memory["after_100k_kib"]) * 100 / memory["after_100k_kib"]
 
     report(args, rows, growth, reorder_ms, memory, failures)
@@ -246,7 +262,7 @@ def report(args, rows, growth, reorder_ms, memory, failures):
         ("RSS growth 100k -> 200k < 5%", f"{memory['growth_percent']:.2f}%", memory["growth_percent"] < 5),
     ]
     lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
-             f"wrk -t1 -c32 -d{args.duration}s through nginx; worker: 1 process, 64 threads; store: {args.store}.", "",
+             f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds (each row: the median of its runs); worker: 1 process, 64 threads; store: {args.store}.", "",
              "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected |", "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['scenario']} | {row['proto']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
@@ -255,8 +271,9 @@ def report(args, rows, growth, reorder_ms, memory, failures):
     for label, result in growth.items():
         lines.append(f"| {label} | {result['p50_us'] / 1000:.2f} | {result['p99_us'] / 1000:.2f} |")
     lines += ["", f"Full 10,000-track reorder, end to end: median {reorder:.1f} ms, max {max(reorder_ms):.1f} ms (5 runs).",
-              f"Worker RSS: {memory['before_kib'] / 1024:.1f} MiB before, {memory['after_100k_kib'] / 1024:.1f} MiB after 100k "
-              f"requests, {memory['after_200k_kib'] / 1024:.1f} MiB after 200k ({memory['growth_percent']:+.2f}%).",
+              f"Worker RSS: {memory['before_kib'] / 1024:.1f} MiB before, {memory['after_100k_kib'] / 1024:.1f} MiB after "
+              f"{memory['after_100k_requests']:,} requests, {memory['after_200k_kib'] / 1024:.1f} MiB after "
+              f"{memory['after_100k_requests'] + memory['after_200k_requests']:,} ({memory['growth_percent']:+.2f}%).",
               "", "| target | measured | met |", "|---|---:|---|"]
     for name, value, met in targets:
         lines.append(f"| {name} | {value} | {'yes' if met else 'NO'} |")

@@ -5,14 +5,18 @@
 --   BENCH_TRACKS   add: a file of track ids, one a line
 --   BENCH_TARGETS  add: a file of collection paths, one a line; the next one
 --                  is used once every track has been added to the current one
+--   BENCH_TARGET_OFFSET  add: the first target used (each run takes fresh ones)
 --   BENCH_LIMIT    stop after this many responses (0: run for the duration)
--- Each thread counts the status codes it saw; done() prints one JSON line.
+-- Each thread counts the status codes it saw (an add that found the track already
+-- in the collection counts as "not-new": the scenario is new members); done()
+-- prints one JSON line.
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH") or "/"
 local mode = os.getenv("BENCH_MODE") or "static"
 local body = os.getenv("BENCH_BODY")
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+local target_offset = tonumber(os.getenv("BENCH_TARGET_OFFSET") or "0")
 local headers = {}
 if os.getenv("BENCH_KEY") then headers["X-API-Key"] = os.getenv("BENCH_KEY") end
 if body or mode ~= "static" then headers["Content-Type"] = "application/json" end
@@ -41,7 +45,7 @@ function request()
   local i = counter
   counter = counter + 1
   if mode == "add" then
-    local target = targets[math.floor(i / #tracks) % #targets + 1]
+    local target = targets[(math.floor(i / #tracks) + target_offset) % #targets + 1]
     return wrk.format("POST", target, headers, '{"track_id":"' .. tracks[i % #tracks + 1] .. '"}')
   elseif mode == "create" then
     return wrk.format("POST", path, headers, '{"name":"bench ' .. id .. "-" .. i .. '"}')
@@ -52,6 +56,9 @@ function request()
 end
 
 function response(status, response_headers, response_body)
+  if mode == "add" and status == 200 and not string.find(response_body or "", "Track added", 1, true) then
+    status = "not-new"
+  end
   statuses[status] = (statuses[status] or 0) + 1
   responses = responses + 1
   if limit > 0 and responses >= limit then wrk.thread:stop() end
