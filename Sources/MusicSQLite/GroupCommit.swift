@@ -56,13 +56,12 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     private let writer: DatabaseQueue
-    /// Guards `open`, `started`, `stopping`, `running` and `writerThread`.
+    /// Guards `open`, `stopping`, `running` and `writerThread` (set once the first write starts the thread).
     private var mutex = pthread_mutex_t()
     private var work = pthread_cond_t()
     /// Held by the writer thread while it runs a batch, and by `exclusive`.
     private var writerLock = pthread_mutex_t()
     private var open = Batch()
-    private var started = false
     private var stopping = false
     private var stopped = pthread_cond_t()
     private var running = false
@@ -120,8 +119,7 @@ final class GroupCommit: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         precondition(!stopping, "write on a closed SQLiteStore")
-        if !started {
-            started = true
+        if writerThread == nil {
             running = true
             startWriterThread()
         }

@@ -2,25 +2,10 @@ import GRDB
 import MusicCore
 
 /// The queries and changes of one transaction. Statements are prepared once per
-/// connection and cached by GRDB, and run through SQLite's API (`RawStatements`).
+/// connection and cached by GRDB, and run through SQLite's API (`first`, `all`
+/// and `execute`, in RawStatement.swift).
 struct SQLiteTransaction: StoreWriter {
     let db: Database
-
-    private var raw: RawStatements { RawStatements(db: db) }
-
-    /// The first row of a cached statement, decoded in place.
-    private func first<T>(_ sql: String, _ arguments: [any SQLBindable], _ decode: (RawRow) throws -> T) throws -> T? {
-        try raw.first(sql, arguments, decode)
-    }
-
-    /// Every row of a cached statement, decoded in place.
-    private func all<T>(_ sql: String, _ arguments: [any SQLBindable], _ decode: (RawRow) throws -> T) throws -> [T] {
-        try raw.all(sql, arguments, decode)
-    }
-
-    private func execute(_ sql: String, _ arguments: [any SQLBindable]) throws {
-        try raw.execute(sql, arguments)
-    }
 
     // MARK: Identity
 

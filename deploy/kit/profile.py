@@ -148,8 +148,7 @@ def main():
     totals = {}
     for path in dumps:
         text = open(path).read()
-        trigger = re.search(r"^desc: Trigger: Client Request: scenario(\d+)$", text, re.M) or \
-            re.search(r"^desc: Trigger: .*scenario(\d+)", text, re.M)
+        trigger = re.search(r"^desc: Trigger: dump scenario(\d+)$", text, re.M)
         total = re.search(r"^totals: (\d+)", text, re.M)
         if trigger and total:
             totals[int(trigger.group(1))] = int(total.group(1))

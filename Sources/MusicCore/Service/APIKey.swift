@@ -44,16 +44,12 @@ public enum APIKey {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Compares two hashes in time independent of where they differ.
+    /// Compares two hashes (or keys) in time independent of where they differ,
+    /// without copying them: it runs on every request.
     public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        constantTimeEquals(Array(a.utf8), Array(b.utf8))
-    }
-
-    /// Compares two byte strings in time independent of where they differ.
-    static func constantTimeEquals(_ left: [UInt8], _ right: [UInt8]) -> Bool {
-        guard left.count == right.count else { return false }
+        guard a.utf8.count == b.utf8.count else { return false }
         var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
+        for (left, right) in zip(a.utf8, b.utf8) { difference |= left ^ right }
         return difference == 0
     }
 }

@@ -60,7 +60,7 @@ public struct PresentedKey: Sendable {
 /// comparison takes says nothing about the key that came before.
 private enum LastKeyHash {
     private final class Memo {
-        var key: [UInt8] = []
+        var key = ""
         var hash = ""
     }
 
@@ -80,9 +80,8 @@ private enum LastKeyHash {
             memo = Memo()
             pthread_setspecific(slot, Unmanaged.passRetained(memo).toOpaque())
         }
-        let bytes = Array(key.utf8)
-        if !memo.hash.isEmpty && APIKey.constantTimeEquals(bytes, memo.key) { return memo.hash }
-        memo.key = bytes
+        if !memo.hash.isEmpty && APIKey.constantTimeEquals(key, memo.key) { return memo.hash }
+        memo.key = key
         memo.hash = APIKey.hash(key)
         return memo.hash
     }
