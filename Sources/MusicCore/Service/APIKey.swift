@@ -48,8 +48,15 @@ public enum APIKey {
     /// without copying them: it runs on every request.
     public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
-        var difference: UInt8 = 0
-        for (left, right) in zip(a.utf8, b.utf8) { difference |= left ^ right }
-        return difference == 0
+        func differs<Left: Sequence<UInt8>, Right: Sequence<UInt8>>(_ left: Left, _ right: Right) -> Bool {
+            var difference: UInt8 = 0
+            for (l, r) in zip(left, right) { difference |= l ^ r }
+            return difference != 0
+        }
+        // Native strings are contiguous UTF-8: compare the buffers, not the views' iterators.
+        let inPlace = a.utf8.withContiguousStorageIfAvailable { left in
+            b.utf8.withContiguousStorageIfAvailable { right in differs(left, right) }
+        }
+        return !((inPlace ?? nil) ?? differs(a.utf8, b.utf8))
     }
 }
