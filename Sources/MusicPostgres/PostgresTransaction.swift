@@ -247,14 +247,15 @@ struct PostgresTransaction: StoreWriter {
         try first("SELECT \(Self.collectionColumns) FROM collections WHERE id = $1\(lockInWrite)", [id], Self.collection(from:))
     }
 
-    func insert(_ collection: Collection) throws {
+    func insertIfIDFree(_ collection: Collection) throws -> Bool {
         try connection.execute("""
             INSERT INTO collections (\(Self.collectionColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (id) DO NOTHING
             """, [
                 collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
                 collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
                 collection.createdAt, collection.updatedAt, collection.deletedAt,
-            ])
+            ]) == 1
     }
 
     func update(_ collection: Collection) throws {

@@ -238,10 +238,12 @@ struct SQLiteTransaction: StoreWriter {
         try first("SELECT \(Self.collectionColumns) FROM collections WHERE id = ?", [id], Self.collection(from:))
     }
 
-    func insert(_ collection: Collection) throws {
+    func insertIfIDFree(_ collection: Collection) throws -> Bool {
         try execute("""
             INSERT INTO collections (\(Self.collectionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO NOTHING
             """, arguments(of: collection))
+        return db.changesCount == 1
     }
 
     func update(_ collection: Collection) throws {

@@ -56,6 +56,24 @@ struct RulesTests {
         #expect(!Identifier.isWellFormed("mcoll_12345", prefix: "mcoll_"))
     }
 
+    @Test("ordered ids lead with the clock's milliseconds modulo 2^20 and end in 28 random bits")
+    func orderedIdentifiers() {
+        let base: UInt64 = 1_795_000_000_000
+        let first = Identifier.makeOrdered(Identifier.collection, milliseconds: base)
+        let sameMillisecond = Identifier.makeOrdered(Identifier.collection, milliseconds: base)
+        let later = Identifier.makeOrdered(Identifier.collection, milliseconds: base + 3)
+        for id in [first, sameMillisecond, later] { #expect(Identifier.isWellFormed(id, prefix: "mcoll_")) }
+        let clockDigits = String(base & 0xF_FFFF, radix: 16)
+        #expect(first.dropFirst(6).prefix(5) == String(repeating: "0", count: 5 - clockDigits.count) + clockDigits)
+        #expect(first.prefix(11) == sameMillisecond.prefix(11))
+        #expect(first < later && sameMillisecond < later)
+        // 2^20 ms later the clock digits come round again.
+        #expect(Identifier.makeOrdered(Identifier.collection, milliseconds: base + 0x10_0000).prefix(11) == first.prefix(11))
+        // The random part differs between draws (the odds of a repeat in 16 draws are below 1 in 2^20).
+        let draws = Set((0..<16).map { _ in Identifier.makeOrdered(Identifier.collection, milliseconds: base) })
+        #expect(draws.count == 16)
+    }
+
     @Test("timestamps print as ISO 8601 UTC with a Z, to the second")
     func timestamps() {
         #expect(Timestamp(secondsSince1970: 1_782_642_600).iso8601 == "2026-06-28T10:30:00Z")

@@ -53,6 +53,29 @@ struct StoreTests {
         #expect(members.map(\.position) == Array(0..<20))
     }
 
+    @Test("a create whose drawn id is taken draws again and leaves the holder of that id alone")
+    func createRedrawsTakenID() throws {
+        let existing = try CollectionService(store: store).create(CollectionDraft(name: "first"), as: caller)
+        let draws = IDDraws([existing.id, existing.id, "mcoll_00000000beef"])
+        let service = CollectionService(store: store, makeCollectionID: { draws.next() })
+        let created = try service.create(CollectionDraft(name: "second"), as: caller)
+        #expect(created.id == "mcoll_00000000beef")
+        #expect(try service.get(created.id, as: caller).name == "second")
+        #expect(try service.get(existing.id, as: caller) == existing)
+        #expect(try database.outsideQuery("SELECT count(*) FROM collections") == "2")
+    }
+
+    @Test("a create that draws only taken ids fails and writes nothing")
+    func createGivesUpOnTakenIDs() throws {
+        let existing = try CollectionService(store: store).create(CollectionDraft(name: "first"), as: caller)
+        let service = CollectionService(store: store, makeCollectionID: { existing.id })
+        #expect(throws: CollectionService.CollectionIDsExhausted.self) {
+            try service.create(CollectionDraft(name: "second"), as: caller)
+        }
+        #expect(try service.get(existing.id, as: caller) == existing)
+        #expect(try database.outsideQuery("SELECT count(*) FROM collections") == "1")
+    }
+
     @Test("removing a member closes the gap")
     func removeClosesGap() throws {
         let service = CollectionService(store: store)
@@ -214,4 +237,16 @@ func runConcurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
         }
     }
     group.wait()
+}
+
+/// Hands out the given ids in turn (then repeats the last one).
+private final class IDDraws: @unchecked Sendable {
+    private var ids: [String]
+    private let lock = NSLock()
+
+    init(_ ids: [String]) { self.ids = ids }
+
+    func next() -> String {
+        lock.withLock { ids.count > 1 ? ids.removeFirst() : ids[0] }
+    }
 }

@@ -6,10 +6,23 @@
 public struct CollectionService: Sendable {
     let store: any Store
     let clock: any Clock
+    /// Draws the id of a new collection (tests make it collide).
+    let makeCollectionID: @Sendable () -> String
 
-    public init(store: any Store, clock: any Clock = SystemClock()) {
+    /// How many ids a create draws before it gives up (a 500): a taken id is
+    /// rare (see `Identifier.makeOrdered`), eight in a row would mean a broken generator.
+    static let collectionIDDraws = 8
+
+    public init(store: any Store, clock: any Clock = SystemClock(),
+                makeCollectionID: @escaping @Sendable () -> String = { Identifier.makeOrdered(Identifier.collection) }) {
         self.store = store
         self.clock = clock
+        self.makeCollectionID = makeCollectionID
+    }
+
+    /// Every id a create drew was taken already.
+    public struct CollectionIDsExhausted: Error, CustomStringConvertible {
+        public var description: String { "\(CollectionService.collectionIDDraws) collection ids drawn in a row were all taken" }
     }
 
     /// What adding or removing a member did.
@@ -30,14 +43,16 @@ public struct CollectionService: Sendable {
             if let trackID = draft.coverTrackID {
                 try requireTrack(trackID, field: "cover_track_id", in: writer, caller: caller)
             }
-            let collection = Collection(
-                id: Identifier.make(Identifier.collection), organizationID: caller.organizationID,
-                ownerID: caller.userID, name: draft.name, description: draft.description,
-                coverTrackID: draft.coverTrackID, coverImageURL: draft.coverImageURL,
-                createdAt: now, updatedAt: now
-            )
-            try writer.insert(collection)
-            return collection
+            for _ in 0..<Self.collectionIDDraws {
+                let collection = Collection(
+                    id: makeCollectionID(), organizationID: caller.organizationID,
+                    ownerID: caller.userID, name: draft.name, description: draft.description,
+                    coverTrackID: draft.coverTrackID, coverImageURL: draft.coverImageURL,
+                    createdAt: now, updatedAt: now
+                )
+                if try writer.insertIfIDFree(collection) { return collection }
+            }
+            throw CollectionIDsExhausted()
         }
     }
 

@@ -74,7 +74,9 @@ public protocol StoreWriter: StoreReader {
     func deactivateAPIKey(id: String) throws -> Bool
     func insert(_ track: Track) throws
 
-    func insert(_ collection: Collection) throws
+    /// Inserts a new collection; returns false, writing nothing, when its id is
+    /// taken already (the caller draws another id).
+    func insertIfIDFree(_ collection: Collection) throws -> Bool
     /// Writes every field of an existing collection.
     func update(_ collection: Collection) throws
 
