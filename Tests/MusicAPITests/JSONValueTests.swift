@@ -97,6 +97,19 @@ struct JSONValueTests {
         }
     }
 
+    @Test("a JSON body is application/json in any case, with blanks and parameters; nothing else is")
+    func jsonMediaType() {
+        for value in ["application/json", "APPLICATION/JSON", "Application/Json; charset=utf-8", " \tapplication/json \t",
+                      "application/json;", "application/json ; q=1"] {
+            #expect(RequestContext.isJSONMediaType(value), "\(value)")
+        }
+        for value in ["", ";", "application/jsonx", "application/json5", "xapplication/json", "text/plain", "application/",
+                      "application json", ";application/json", "application/json\u{0}", "application\u{0F}json",
+                      "applicatioN/jsoN\u{301}", "application/ｊｓｏｎ"] {
+            #expect(!RequestContext.isJSONMediaType(value), "\(value.debugDescription)")
+        }
+    }
+
     /// The one difference on purpose: JSONSerialization accepts `{"a":1,}`.
     static func hasTrailingComma(_ text: String) -> Bool {
         let squeezed = text.filter { !" \t\r\n".contains($0) }

@@ -30,10 +30,13 @@ struct JSONWriter {
         needsComma.removeLast()
     }
 
-    /// Writes `"name":`; the next value written belongs to it.
-    mutating func key(_ name: String) {
+    /// Writes `"name":`; the next value written belongs to it. Keys are written
+    /// in the source and need no escape: copied as they are.
+    mutating func key(_ name: StaticString) {
         separate()
-        writeString(name)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
         needsComma[needsComma.count - 1] = false
     }
@@ -72,7 +75,10 @@ struct JSONWriter {
     mutating func object(_ pairs: [String: String]) {
         beginObject()
         for name in pairs.keys.sorted() {
-            key(name)
+            separate()
+            writeString(name)
+            bytes.append(UInt8(ascii: ":"))
+            needsComma[needsComma.count - 1] = false
             string(pairs[name]!)
         }
         endObject()
@@ -86,8 +92,13 @@ struct JSONWriter {
     private mutating func writeString(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         // Most strings (ids, timestamps, names) need no escape: copy them whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: value.utf8)
+        var value = value
+        let copied = value.withUTF8 { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if copied {
             bytes.append(UInt8(ascii: "\""))
             return
         }
