@@ -105,6 +105,11 @@ struct PostgresTransaction: StoreWriter {
         return try first(sql, [id, organizationID]) { Self.track(from: $0) }
     }
 
+    func trackExists(id: String, organizationID: String) throws -> Bool {
+        let sql = "SELECT 1 FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL"
+        return try first(sql, [id, organizationID]) { _ in true } ?? false
+    }
+
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track] {
         try connection.query("""
             SELECT \(Self.trackColumns) FROM tracks t
@@ -261,7 +266,7 @@ struct PostgresTransaction: StoreWriter {
     func update(_ collection: Collection) throws {
         try connection.execute("""
             UPDATE collections SET name = $1, description = $2, cover_track_id = $3, cover_image_url = $4,
-                track_count = $5, version = $6, updated_at = $7, deleted_at = $8
+                track_count = $5, version = $6, updated_at = $7, deleted_at = COALESCE(deleted_at, $8)
             WHERE id = $9
             """, [
                 collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,

@@ -186,9 +186,9 @@ private final class ThreadReader {
     let connection: UnsafeMutableRawPointer
     var dataVersionStatement: UnsafeMutableRawPointer?
 
-    init(_ queue: DatabaseQueue) throws {
+    init(_ queue: DatabaseQueue) {
         self.queue = queue
-        connection = UnsafeMutableRawPointer(try queue.inDatabase { $0.sqliteConnection! })
+        connection = UnsafeMutableRawPointer(queue.inDatabase { $0.sqliteConnection! })
     }
 
     /// The statement goes before the connection closes (with the queue, right after).

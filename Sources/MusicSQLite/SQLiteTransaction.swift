@@ -17,8 +17,11 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     private static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
-        let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
-        return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
+        // Most memberships hold one capability: no split (a tenth of a write's instructions went there).
+        let capabilities: Set<Capability> = text.utf8.contains(UInt8(ascii: ","))
+            ? Set(text.split(separator: ",").map { Capability(rawValue: String($0)) })
+            : text.isEmpty ? [] : [Capability(rawValue: text)]
+        return Membership(organizationID: organizationID, userID: userID, capabilities: capabilities)
     }
 
     /// Key and membership in one statement (every request authenticates).
@@ -97,6 +100,11 @@ struct SQLiteTransaction: StoreWriter {
     func track(id: String, organizationID: String) throws -> Track? {
         let sql = "SELECT \(Self.trackColumns) FROM tracks t WHERE t.id = ? AND t.organization_id = ? AND t.deleted_at IS NULL"
         return try first(sql, [id, organizationID]) { Self.track(from: $0) }
+    }
+
+    func trackExists(id: String, organizationID: String) throws -> Bool {
+        let sql = "SELECT 1 FROM tracks t WHERE t.id = ? AND t.organization_id = ? AND t.deleted_at IS NULL"
+        return try first(sql, [id, organizationID]) { _ in true } ?? false
     }
 
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track] {
@@ -247,14 +255,27 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func update(_ collection: Collection) throws {
+        guard let deletedAt = collection.deletedAt else {
+            // deleted_at stays out of the SET list: SQLite maintains every index
+            // that names an assigned column, and the owner index's WHERE names it.
+            try execute("""
+                UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
+                    track_count = ?, version = ?, updated_at = ?
+                WHERE id = ?
+                """, [
+                    collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
+                    collection.trackCount, collection.version, collection.updatedAt.secondsSince1970, collection.id,
+                ])
+            return
+        }
         try execute("""
             UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
-                track_count = ?, version = ?, updated_at = ?, deleted_at = ?
+                track_count = ?, version = ?, updated_at = ?, deleted_at = COALESCE(deleted_at, ?)
             WHERE id = ?
             """, [
                 collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
                 collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,
-                collection.deletedAt?.secondsSince1970, collection.id,
+                deletedAt.secondsSince1970, collection.id,
             ])
     }
 

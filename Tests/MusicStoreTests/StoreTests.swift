@@ -76,6 +76,51 @@ struct StoreTests {
         #expect(try database.outsideQuery("SELECT count(*) FROM collections") == "1")
     }
 
+    @Test("updates write every field, keep a live collection listed, and never undo a deletion")
+    func updatesAndDeletionIsFinal() throws {
+        let service = CollectionService(store: store)
+        let kept = try service.create(CollectionDraft(name: "kept"), as: caller)
+        var changed = kept
+        changed.name = "renamed"
+        changed.description = "now described"
+        changed.coverImageURL = "https://example.com/c.png"
+        changed.trackCount = 3
+        changed.version = 7
+        changed.updatedAt = Timestamp(secondsSince1970: kept.updatedAt.secondsSince1970 + 60)
+        try store.write { try $0.update(changed) }
+        #expect(try store.read { try $0.collection(id: kept.id, organizationID: caller.organizationID, ownerID: caller.userID) } == changed)
+        #expect(try service.list(limit: 10, offset: 0, as: caller).map(\.id) == [kept.id])
+
+        var deleted = changed
+        deleted.deletedAt = Timestamp(secondsSince1970: changed.updatedAt.secondsSince1970 + 1)
+        try store.write { try $0.update(deleted) }
+        #expect(try service.list(limit: 10, offset: 0, as: caller).isEmpty)
+        // Written again without the mark, or with another time: still deleted, at the first time.
+        var revived = deleted
+        revived.deletedAt = nil
+        revived.name = "revived"
+        try store.write { try $0.update(revived) }
+        var later = deleted
+        later.deletedAt = Timestamp(secondsSince1970: deleted.deletedAt!.secondsSince1970 + 100)
+        try store.write { try $0.update(later) }
+        #expect(try service.list(limit: 10, offset: 0, as: caller).isEmpty)
+        let stored = try database.outsideQuery("SELECT deleted_at FROM collections WHERE id = '\(kept.id)'")
+        #expect(stored == "\(deleted.deletedAt!.secondsSince1970)")
+    }
+
+    @Test("a track exists exactly when it can be read: live and in the organization")
+    func trackExistence() throws {
+        let other = try admin.createOrganization(name: "Other")
+        _ = try admin.deleteTrack(id: tracks[1].id)
+        let org = caller.organizationID
+        for (id, organizationID) in [(tracks[0].id, org), (tracks[1].id, org), (tracks[0].id, other.id), ("mtrack_000000000000", org)] {
+            let (exists, read) = try store.read { (try $0.trackExists(id: id, organizationID: organizationID), try $0.track(id: id, organizationID: organizationID)) }
+            #expect(exists == (read != nil), "\(id) in \(organizationID)")
+        }
+        #expect(try store.read { try $0.trackExists(id: tracks[0].id, organizationID: org) })
+        #expect(try !store.read { try $0.trackExists(id: tracks[1].id, organizationID: org) })
+    }
+
     @Test("removing a member closes the gap")
     func removeClosesGap() throws {
         let service = CollectionService(store: store)

@@ -109,7 +109,7 @@ public struct CollectionService: Sendable {
         let now = clock.now()
         return try store.write { writer in
             var collection = try requireCollection(collectionID, in: writer, caller: caller)
-            guard try writer.track(id: trackID, organizationID: caller.organizationID) != nil else {
+            guard try writer.trackExists(id: trackID, organizationID: caller.organizationID) else {
                 throw MusicError.notFound(
                     reason: "Collection not owned by caller or track not found",
                     details: ["collection_id": collectionID, "track_id": trackID]
@@ -191,7 +191,7 @@ public struct CollectionService: Sendable {
     }
 
     private func requireTrack(_ id: String, field: String, in reader: any StoreReader, caller: Caller) throws {
-        guard try reader.track(id: id, organizationID: caller.organizationID) != nil else {
+        guard try reader.trackExists(id: id, organizationID: caller.organizationID) else {
             throw MusicError.notFound(reason: "Track not found in organization", details: ["field": field, "track_id": id])
         }
     }

@@ -38,6 +38,8 @@ public protocol StoreReader {
     func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection]
     /// A track of `organizationID` that is not deleted.
     func track(id: String, organizationID: String) throws -> Track?
+    /// Whether `track(id:organizationID:)` would find the track (without reading it).
+    func trackExists(id: String, organizationID: String) throws -> Bool
 
     /// The position of `trackID` in the collection, if it is a member.
     func memberPosition(collectionID: String, trackID: String) throws -> Int?
@@ -77,7 +79,8 @@ public protocol StoreWriter: StoreReader {
     /// Inserts a new collection; returns false, writing nothing, when its id is
     /// taken already (the caller draws another id).
     func insertIfIDFree(_ collection: Collection) throws -> Bool
-    /// Writes every field of an existing collection.
+    /// Writes every field of an existing collection; a deletion is final (a
+    /// deleted collection keeps its deletion time, whatever `deletedAt` says).
     func update(_ collection: Collection) throws
 
     /// Adds a member at `position` (the current end).
