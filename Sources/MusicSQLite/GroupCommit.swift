@@ -67,8 +67,12 @@ final class GroupCommit: @unchecked Sendable {
     private var running = false
     private var writerThread: pthread_t?
 
-    init(writer: DatabaseQueue) {
+    /// Runs right after each group transaction's BEGIN, on the writer thread.
+    private let transactionBegan: (Database) throws -> Void
+
+    init(writer: DatabaseQueue, transactionBegan: @escaping (Database) throws -> Void = { _ in }) {
         self.writer = writer
+        self.transactionBegan = transactionBegan
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&work, nil)
         pthread_cond_init(&stopped, nil)
@@ -171,6 +175,7 @@ final class GroupCommit: @unchecked Sendable {
             return try writer.inDatabase { db -> (any Error)? in
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
+                    try transactionBegan(db)
                     for member in batch {
                         try db.cachedStatement(sql: "SAVEPOINT member").execute()
                         if member.run(db) {

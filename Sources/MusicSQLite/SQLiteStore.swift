@@ -22,6 +22,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let configuration: Configuration
     let writer: DatabaseQueue
     let groupCommit: GroupCommit
+    /// What the writer knows of credentials (see `WriterCredentials`).
+    let writerCredentials = WriterCredentials()
     private var readerKey = pthread_key_t()
     /// The connection of the read transaction open on this thread, if any.
     private var openReadKey = pthread_key_t()
@@ -46,7 +48,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         try writer.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
         }
-        groupCommit = GroupCommit(writer: writer)
+        let writerCredentials = self.writerCredentials
+        groupCommit = GroupCommit(writer: writer) { db in
+            let version = try SQLiteTransaction(db: db).first("PRAGMA data_version", []) { $0.int64(0) }
+            writerCredentials.transactionBegan(dataVersion: version ?? -1)
+        }
         pthread_key_create(&readerKey) { raw in
             if let raw { Unmanaged<ThreadReader>.fromOpaque(raw).release() }
         }
@@ -64,14 +70,26 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Applies any pending migration.
     public func migrate() throws {
-        try groupCommit.exclusive { try SQLiteMigrations.migrator.migrate($0) }
+        try exclusive { try SQLiteMigrations.migrator.migrate($0) }
+    }
+
+    /// `body` alone on the writer connection, which may change anything: the
+    /// credentials memo is forgotten after it.
+    private func exclusive<T>(_ body: (DatabaseQueue) throws -> T) throws -> T {
+        try groupCommit.exclusive { writer in
+            defer { writerCredentials.forgetAll() }
+            return try body(writer)
+        }
     }
 
     /// A read transaction on this thread's connection. Reads nest: a read inside
     /// a read on the same thread joins the outer transaction (one snapshot), and
     /// a read inside a write reads within the write.
     public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openWriteKey) ?? pthread_getspecific(openReadKey) {
+        if let open = pthread_getspecific(openWriteKey) {
+            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), writerCredentials: writerCredentials))
+        }
+        if let open = pthread_getspecific(openReadKey) {
             return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue()))
         }
         return try readerForThisThread().inDatabase { db in
@@ -85,13 +103,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// writes share a commit (see `GroupCommit`). A write inside a write joins it.
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = pthread_getspecific(openWriteKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue()))
+            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), writerCredentials: writerCredentials))
         }
         return try groupCommit.write { db in
-            // The body runs on the group's leader thread: mark the write open there.
+            // The body runs on the writer thread: mark the write open there.
             pthread_setspecific(openWriteKey, Unmanaged.passUnretained(db).toOpaque())
             defer { pthread_setspecific(openWriteKey, nil) }
-            return try body(SQLiteTransaction(db: db))
+            return try body(SQLiteTransaction(db: db, writerCredentials: writerCredentials))
         }
     }
 
@@ -145,7 +163,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         var readOnly = Configuration()
         readOnly.readonly = true
         let source = try DatabaseQueue(path: path, configuration: readOnly)
-        try groupCommit.exclusive { writer in try source.backup(to: writer) }
+        try exclusive { writer in try source.backup(to: writer) }
     }
 
     /// `PRAGMA integrity_check`: "ok" for a sound file.

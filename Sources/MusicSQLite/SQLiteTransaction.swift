@@ -6,6 +6,8 @@ import MusicCore
 /// and `execute`, in RawStatement.swift).
 struct SQLiteTransaction: StoreWriter {
     let db: Database
+    /// The writer connection's credentials memo, in a transaction on that connection.
+    var writerCredentials: WriterCredentials?
 
     // MARK: Identity
 
@@ -26,6 +28,15 @@ struct SQLiteTransaction: StoreWriter {
 
     /// Key and membership in one statement (every request authenticates).
     func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
+        guard let writerCredentials else { return try credentialsFromDatabase(hash: hash, organizationID: organizationID) }
+        let memoKey = WriterCredentials.Key(hash: hash, organizationID: organizationID)
+        if let kept = writerCredentials.lookup(memoKey) { return kept }
+        guard let found = try credentialsFromDatabase(hash: hash, organizationID: organizationID) else { return nil }
+        writerCredentials.keep(memoKey, found)
+        return found
+    }
+
+    private func credentialsFromDatabase(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
         let sql = """
             SELECT k.id, k.user_id, k.key_hash, k.active, k.created_at, m.capabilities
             FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND m.organization_id = ?
@@ -56,14 +67,17 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func insert(_ organization: Organization) throws {
+        writerCredentials?.credentialsChanged()
         try execute("INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)", [organization.id, organization.name, organization.createdAt.secondsSince1970])
     }
 
     func insert(_ user: User) throws {
+        writerCredentials?.credentialsChanged()
         try execute("INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)", [user.id, user.email, user.createdAt.secondsSince1970])
     }
 
     func upsert(_ membership: Membership) throws {
+        writerCredentials?.credentialsChanged()
         let capabilities = membership.capabilities.map(\.rawValue).sorted().joined(separator: ",")
         try execute("""
             INSERT INTO memberships (organization_id, user_id, capabilities) VALUES (?, ?, ?)
@@ -72,10 +86,12 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func insert(_ key: APIKeyRecord) throws {
+        writerCredentials?.credentialsChanged()
         try execute("INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES (?, ?, ?, ?, ?)", [key.id, key.userID, key.hash, key.active, key.createdAt.secondsSince1970])
     }
 
     func deactivateAPIKey(id: String) throws -> Bool {
+        writerCredentials?.credentialsChanged()
         try execute("UPDATE api_keys SET active = 0 WHERE id = ?", [id])
         return db.changesCount > 0
     }
