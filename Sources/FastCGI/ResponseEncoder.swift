@@ -7,25 +7,34 @@ enum ResponseEncoder {
         var out: [UInt8] = []
         out.reserveCapacity(256 + response.body.count)
         out.append(contentsOf: "Status: ".utf8)
-        out.append(contentsOf: String(response.head.status.code).utf8)
+        out.appendUTF8(String(response.head.status.code))
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: response.head.status.reasonPhrase.utf8)
+        out.appendUTF8(response.head.status.reasonPhrase)
         out.append(contentsOf: "\r\n".utf8)
         var hasContentLength = false
         for field in response.head.headerFields {
             if field.name == .contentLength { hasContentLength = true }
-            out.append(contentsOf: field.name.canonicalName.utf8)
+            out.appendUTF8(field.name.canonicalName)
             out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: field.value.utf8)
+            out.appendUTF8(field.value)
             out.append(contentsOf: "\r\n".utf8)
         }
         if !hasContentLength {
             out.append(contentsOf: "Content-Length: ".utf8)
-            out.append(contentsOf: String(response.body.count).utf8)
+            out.appendUTF8(String(response.body.count))
             out.append(contentsOf: "\r\n".utf8)
         }
         out.append(contentsOf: "\r\n".utf8)
         out.append(contentsOf: response.body)
         return out
+    }
+}
+
+extension [UInt8] {
+    /// Appends the string's UTF-8 bytes in one copy (`append(contentsOf: text.utf8)`
+    /// goes byte by byte through the view's iterator).
+    mutating func appendUTF8(_ text: String) {
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
     }
 }

@@ -163,11 +163,12 @@ public final class MusicAPI: Sendable {
         var line: [UInt8] = []
         line.reserveCapacity(192)
         line.append(contentsOf: "request trace_id=".utf8)
-        line.append(contentsOf: context.traceID.utf8)
+        line.appendUTF8(context.traceID)
         line.append(contentsOf: " method=".utf8)
-        line.append(contentsOf: context.request.method.rawValue.utf8)
+        line.appendUTF8(context.request.method.rawValue)
         line.append(contentsOf: " path=".utf8)
-        line.append(contentsOf: context.target.loggablePath.utf8)
+        var path = context.target.loggablePath
+        path.withUTF8 { line.append(contentsOf: $0) }
         line.append(contentsOf: " status=".utf8)
         line.appendDecimal(UInt64(response.head.status.code))
         line.append(contentsOf: " duration_ms=".utf8)
@@ -175,12 +176,19 @@ public final class MusicAPI: Sendable {
         line.append(UInt8(ascii: "."))
         line.appendDecimal(micros % 1_000, width: 3)
         line.append(contentsOf: " user_id=".utf8)
-        line.append(contentsOf: (context.userID ?? "-").utf8)
+        line.appendUTF8(context.userID ?? "-")
         logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
     }
 }
 
 extension [UInt8] {
+    /// Appends the string's UTF-8 bytes in one copy (`append(contentsOf: text.utf8)`
+    /// goes byte by byte through the view's iterator).
+    mutating func appendUTF8(_ text: String) {
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
+    }
+
     /// Appends `value` in decimal, zero-padded to `width` digits.
     mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
         var divisor: UInt64 = 1

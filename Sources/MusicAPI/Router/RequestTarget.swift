@@ -23,7 +23,10 @@ struct RequestTarget {
 
     /// The path for logs: a share token is a secret, so it never reaches a log.
     var loggablePath: Substring {
-        rawPath.utf8.starts(with: "/v1/music/shared/".utf8) ? "/v1/music/shared/[token]" : rawPath
+        var path = rawPath
+        let shared: StaticString = "/v1/music/shared/"
+        let isShared = path.withUTF8 { $0.starts(with: UnsafeBufferPointer(start: shared.utf8Start, count: shared.utf8CodeUnitCount)) }
+        return isShared ? "/v1/music/shared/[token]" : rawPath
     }
 
     /// The first value of query parameter `name`, percent-decoded.

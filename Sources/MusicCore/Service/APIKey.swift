@@ -20,9 +20,13 @@ public enum APIKey {
     }
 
     public static func isWellFormed(_ key: String) -> Bool {
-        guard key.utf8.count == 43, key.hasPrefix(prefix) else { return false }
-        return key.utf8.dropFirst(3).allSatisfy { byte in
-            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+        guard key.utf8.count == 43 else { return false }
+        var key = key
+        return key.withUTF8 { bytes in
+            bytes[0] == UInt8(ascii: "a") && bytes[1] == UInt8(ascii: "k") && bytes[2] == UInt8(ascii: "_")
+                && bytes[3...].allSatisfy { byte in
+                    (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+                }
         }
     }
 
