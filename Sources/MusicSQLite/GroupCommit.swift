@@ -11,8 +11,8 @@ import Glibc
 ///
 /// A writer thread of its own runs the batches: it takes every queued write,
 /// runs them in arrival order (a write that throws rolls back to its savepoint
-/// and leaves the others alone), commits, lets the callers of the batch go
-/// and goes straight on with the writes that arrived meanwhile.
+/// and leaves the others alone), commits, wakes the callers of the batch with
+/// one broadcast and goes straight on with the writes that arrived meanwhile.
 /// Earlier, the first waiting request thread led each batch and handed the
 /// lead to the next one: every batch then waited for a request thread to be
 /// scheduled again among 64, and woke its members one signal at a time.
@@ -22,32 +22,36 @@ final class GroupCommit: @unchecked Sendable {
         let run: (Database) -> Bool
     }
 
-    /// The writes committed together, and how their callers learn it happened:
-    /// a semaphore posted once per member, so each caller wakes alone and goes
-    /// on (a condition variable's broadcast woke them all to queue again on its
-    /// mutex, one futex call and context switch after another).
+    /// The writes committed together, and how their callers learn it happened.
     private final class Batch {
         var members: [Pending] = []
+        var done = false
         var commitError: (any Error)?
-        private let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        var mutex = pthread_mutex_t()
+        var finished = pthread_cond_t()
 
         init() {
-            sem_init(finished, 0, 0)
+            pthread_mutex_init(&mutex, nil)
+            pthread_cond_init(&finished, nil)
         }
 
         deinit {
-            sem_destroy(finished)
-            finished.deallocate()
+            pthread_cond_destroy(&finished)
+            pthread_mutex_destroy(&mutex)
         }
 
         func wait() {
-            while sem_wait(finished) != 0 {}  // EINTR: wait again
+            pthread_mutex_lock(&mutex)
+            while !done { pthread_cond_wait(&finished, &mutex) }
+            pthread_mutex_unlock(&mutex)
         }
 
-        /// Records the outcome, then lets `count` callers go (sem_post orders the two).
-        func finish(_ error: (any Error)?, count: Int) {
+        func finish(_ error: (any Error)?) {
+            pthread_mutex_lock(&mutex)
             commitError = error
-            for _ in 0..<count { sem_post(finished) }
+            done = true
+            pthread_mutex_unlock(&mutex)
+            pthread_cond_broadcast(&finished)
         }
     }
 
@@ -154,10 +158,9 @@ final class GroupCommit: @unchecked Sendable {
             pthread_mutex_lock(&writerLock)
             let error = commit(batch.members)
             pthread_mutex_unlock(&writerLock)
-            let count = batch.members.count
             // The writes' closures must not outlive their callers' `write`.
             batch.members = []
-            batch.finish(error, count: count)
+            batch.finish(error)
             pthread_mutex_lock(&mutex)
         }
         running = false
