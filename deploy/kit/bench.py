@@ -11,6 +11,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -100,12 +101,53 @@ def seed(stack, out_dir):
             "add_targets": [f"{base}/{c}/tracks" for c in add_targets], "base": base}
 
 
-def wrk(url, duration, connections, env):
+def cpu_seconds(pids):
+    """User + system CPU of these processes so far (all their threads), in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def processes(worker_pid_file, nginx_pid_file):
+    """The worker process and nginx's worker processes (the master's children)."""
+    master = open(nginx_pid_file).read().strip()
+    nginx = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if handle.read().rsplit(")", 1)[1].split()[1] == master:
+                        nginx.append(int(entry))
+            except (FileNotFoundError, IndexError):
+                continue
+    return {"worker": [int(open(worker_pid_file).read())], "nginx": nginx}
+
+
+def wrk(url, duration, connections, env, measure=None):
+    """One wrk run; with `measure` (from `processes`), also the CPU each side spent
+    per request: the worker, nginx and wrk itself (microseconds)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", os.path.join(KIT, "scenario.lua"), url]
+    before = {side: cpu_seconds(pids) for side, pids in (measure or {}).items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    if measure:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = {side: cpu_seconds(pids) - before[side] for side, pids in measure.items()}
+        spent["wrk"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        result["cpu_us"] = {side: seconds * 1e6 / max(result["requests"], 1) for side, seconds in spent.items()}
     return result
+
+
+def median_cpu(results):
+    return {side: statistics.median(r["cpu_us"][side] for r in results) for side in results[0]["cpu_us"]}
 
 
 def main():
@@ -117,6 +159,9 @@ def main():
     parser.add_argument("--floor-http-port", type=int, required=True)
     parser.add_argument("--floor-https-port", type=int, required=True)
     parser.add_argument("--worker-pid-file", required=True)
+    parser.add_argument("--nginx-pid-file", required=True)
+    parser.add_argument("--floor-worker-pid-file", required=True)
+    parser.add_argument("--floor-nginx-pid-file", required=True)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", required=True)
@@ -153,18 +198,21 @@ def main():
     ]
     rows, failures = [], []
     next_target = 0
+    stack_processes = processes(args.worker_pid_file, args.nginx_pid_file)
+    floor_processes = processes(args.floor_worker_pid_file, args.floor_nginx_pid_file)
     for proto in ["http", "https"]:
         # Rounds: the floor, then every scenario; each row is the median of the
         # rounds, so a burst of noise from a neighbour moves one run, not the table.
         floors, runs = [], {name: [] for name, _ in scenarios}
         for round_number in range(1, args.rounds + 1):
             log(f"floor ({proto}, round {round_number} of {args.rounds})")
-            floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"}))
+            floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"},
+                              floor_processes))
             for name, env in scenarios:
                 log(f"{name} ({proto}, round {round_number} of {args.rounds})")
                 if env.get("BENCH_MODE") == "add":
                     env = {**env, "BENCH_TARGET_OFFSET": str(next_target)}
-                result = wrk(url(proto) + env.get("BENCH_PATH", "/"), args.duration, 32, env)
+                result = wrk(url(proto) + env.get("BENCH_PATH", "/"), args.duration, 32, env, stack_processes)
                 if env.get("BENCH_MODE") == "add":
                     next_target += result["requests"] // len(data["tracks"]) + 1
                     if next_target > ADD_TARGETS:
@@ -173,7 +221,8 @@ def main():
         floor_rps = statistics.median(f["rps"] for f in floors)
         rows.append({"scenario": f"C floor (median of {args.rounds})", "proto": proto, "rps": floor_rps,
                      "p50_ms": statistics.median(f["p50_us"] for f in floors) / 1000,
-                     "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0})
+                     "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0,
+                     "cpu_us": median_cpu(floors)})
         for name, results in runs.items():
             unexpected = 0
             for result in results:
@@ -186,7 +235,7 @@ def main():
             rows.append({"scenario": name, "proto": proto, "rps": rps,
                          "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
                          "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
-                         "ratio": rps / floor_rps, "unexpected": unexpected})
+                         "ratio": rps / floor_rps, "unexpected": unexpected, "cpu_us": median_cpu(results)})
 
     log("growth: deep vs shallow page, add to 9,000-10,000 vs 10-1,010 tracks (1 connection)")
     growth = {}
@@ -262,11 +311,15 @@ def report(args, rows, growth, reorder_ms, memory, failures):
         ("RSS growth 100k -> 200k < 5%", f"{memory['growth_percent']:.2f}%", memory["growth_percent"] < 5),
     ]
     lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
-             f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds (each row: the median of its runs); worker: 1 process, 64 threads; store: {args.store}.", "",
-             "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected |", "|---|---|---:|---:|---:|---:|---:|"]
+             f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds (each row: the median of its runs); worker: 1 process, 64 threads; store: {args.store}.",
+             "CPU us/req: user + system CPU per answered request of the worker process (the C floor's for the floor rows), "
+             "of nginx's worker processes and of wrk, from /proc and getrusage over each run.", "",
+             "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected | CPU us/req: worker | nginx | wrk |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        cpu = row["cpu_us"]
         lines.append(f"| {row['scenario']} | {row['proto']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
-                     f"| {row['ratio']:.2f} | {row['unexpected']} |")
+                     f"| {row['ratio']:.2f} | {row['unexpected']} | {cpu['worker']:.0f} | {cpu['nginx']:.0f} | {cpu['wrk']:.0f} |")
     lines += ["", "| growth (1 connection) | p50 ms | p99 ms |", "|---|---:|---:|"]
     for label, result in growth.items():
         lines.append(f"| {label} | {result['p50_us'] / 1000:.2f} | {result['p99_us'] / 1000:.2f} |")
