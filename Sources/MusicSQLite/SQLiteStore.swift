@@ -51,7 +51,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         let writerCredentials = self.writerCredentials
         groupCommit = GroupCommit(writer: writer) { db in
             let version = try SQLiteTransaction(db: db).first("PRAGMA data_version", []) { $0.int64(0) }
-            writerCredentials.transactionBegan(dataVersion: version ?? -1)
+            writerCredentials.transactionBegan(dataVersion: version)
         }
         pthread_key_create(&readerKey) { raw in
             if let raw { Unmanaged<ThreadReader>.fromOpaque(raw).release() }

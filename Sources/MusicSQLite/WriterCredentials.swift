@@ -34,9 +34,10 @@ final class WriterCredentials: @unchecked Sendable {
     private var writtenInThisTransaction = false
 
     /// A group transaction began; `dataVersion` is the writer connection's
-    /// `PRAGMA data_version` inside it.
-    func transactionBegan(dataVersion: Int64) {
-        if dataVersion != self.dataVersion { entries.removeAll(keepingCapacity: true) }
+    /// `PRAGMA data_version` inside it (nil if it could not be read: then
+    /// nothing is known, and every entry goes).
+    func transactionBegan(dataVersion: Int64?) {
+        if dataVersion == nil || dataVersion != self.dataVersion { entries.removeAll(keepingCapacity: true) }
         self.dataVersion = dataVersion
         writtenInThisTransaction = false
     }

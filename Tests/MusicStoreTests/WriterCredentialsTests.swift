@@ -113,6 +113,9 @@ struct WriterCredentialsTests {
         #expect(memo.lookup(key)?.membership == found.membership)
         memo.transactionBegan(dataVersion: 2)
         #expect(memo.lookup(key) == nil)
+        memo.keep(key, found)
+        memo.transactionBegan(dataVersion: nil)
+        #expect(memo.lookup(key) == nil)
     }
 
     @Test("a credentials write empties it and keeps it empty until the transaction ends")
