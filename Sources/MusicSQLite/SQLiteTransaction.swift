@@ -271,29 +271,24 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func update(_ collection: Collection) throws {
-        guard let deletedAt = collection.deletedAt else {
-            // deleted_at stays out of the SET list: SQLite maintains every index
-            // that names an assigned column, and the owner index's WHERE names it.
-            try execute("""
-                UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
-                    track_count = ?, version = ?, updated_at = ?
-                WHERE id = ?
-                """, [
-                    collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
-                    collection.trackCount, collection.version, collection.updatedAt.secondsSince1970, collection.id,
-                ])
-            return
-        }
-        try execute("""
-            UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
-                track_count = ?, version = ?, updated_at = ?, deleted_at = COALESCE(deleted_at, ?)
-            WHERE id = ?
-            """, [
-                collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
-                collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,
-                deletedAt.secondsSince1970, collection.id,
-            ])
+        var arguments: [any SQLBindable] = [
+            collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
+            collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,
+        ]
+        // A live collection's deleted_at stays out of the SET list: SQLite maintains
+        // every index that names an assigned column, and the owner index's WHERE names it.
+        if let deletedAt = collection.deletedAt { arguments.append(deletedAt.secondsSince1970) }
+        arguments.append(collection.id)
+        try execute(collection.deletedAt == nil ? Self.updateLive : Self.updateDeleting, arguments)
     }
+
+    private static let updateSet = """
+        UPDATE collections SET name = ?, description = ?, cover_track_id = ?, cover_image_url = ?,
+            track_count = ?, version = ?, updated_at = ?
+        """
+    private static let updateLive = updateSet + " WHERE id = ?"
+    /// A deletion is final: an earlier deletion time stays.
+    private static let updateDeleting = updateSet + ", deleted_at = COALESCE(deleted_at, ?) WHERE id = ?"
 
     private func arguments(of collection: Collection) -> [any SQLBindable] {
         [

@@ -37,6 +37,11 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         bytes.append(UInt8(ascii: "\""))
+        valueFollows()
+    }
+
+    /// After a key: the colon, and no comma before its value.
+    private mutating func valueFollows() {
         bytes.append(UInt8(ascii: ":"))
         needsComma[needsComma.count - 1] = false
     }
@@ -77,8 +82,7 @@ struct JSONWriter {
         for name in pairs.keys.sorted() {
             separate()
             writeString(name)
-            bytes.append(UInt8(ascii: ":"))
-            needsComma[needsComma.count - 1] = false
+            valueFollows()
             string(pairs[name]!)
         }
         endObject()
