@@ -165,6 +165,38 @@ struct StoreTests {
         #expect(before != nil)
     }
 
+    @Test("48 threads writing at once: each gets its own result, a write that fails after a change leaves nothing, the rest land",
+          .timeLimit(.minutes(1)))
+    func concurrentWritesShareCommitsButNotOutcomes() throws {
+        struct Boom: Error, Equatable { let id: String }
+        let perThread = 20
+        let wrong = Failures()
+        runConcurrently(48) { thread in
+            for round in 0..<perThread {
+                let id = String(format: "org_%04x%08x", thread, round)
+                let fails = (thread + round) % 4 == 0
+                do {
+                    let returned = try store.write { writer -> String in
+                        try writer.insert(Organization(id: id, name: "w", createdAt: .init(secondsSince1970: 0)))
+                        if fails { throw Boom(id: id) }
+                        return id
+                    }
+                    if fails || returned != id { wrong.add(Boom(id: "\(id) returned \(returned)")) }
+                } catch let boom as Boom {
+                    if !fails || boom.id != id { wrong.add(Boom(id: "\(id) threw for \(boom.id)")) }
+                } catch {
+                    wrong.add(error)
+                }
+            }
+        }
+        #expect(wrong.all.isEmpty, "\(wrong.all)")
+        let landed = try database.outsideQuery("SELECT count(*) FROM organizations WHERE name = 'w'")
+        let failing = (0..<48).reduce(0) { sum, thread in sum + (0..<perThread).filter { (thread + $0) % 4 == 0 }.count }
+        #expect(landed == String(48 * perThread - failing))
+        #expect(try store.read { try $0.organization(id: String(format: "org_%04x%08x", 0, 0)) } == nil)
+        #expect(try store.read { try $0.organization(id: String(format: "org_%04x%08x", 0, 1)) } != nil)
+    }
+
     @Test("two store instances (two worker processes or hosts) see each other's writes")
     func twoInstancesShareTheData() throws {
         let other = try database.anotherStore()
