@@ -1,4 +1,3 @@
-import CSQLiteTuning
 import GRDB
 #if canImport(Glibc)
 import Glibc
@@ -78,14 +77,16 @@ final class GroupCommit: @unchecked Sendable {
     private var running = false
     private var writerThread: pthread_t?
 
-    /// The transaction statements, prepared once on the writer connection (writer thread only).
-    private var control: ControlStatements?
+    /// The writer connection's prepared statements (writer thread only).
+    private let statements: StatementCache
 
     /// Runs right after each group transaction's BEGIN, on the writer thread.
-    private let transactionBegan: (Database) throws -> Void
+    private let transactionBegan: (Database, StatementCache) throws -> Void
 
-    init(writer: DatabaseQueue, transactionBegan: @escaping (Database) throws -> Void = { _ in }) {
+    init(writer: DatabaseQueue, statements: StatementCache,
+         transactionBegan: @escaping (Database, StatementCache) throws -> Void = { _, _ in }) {
         self.writer = writer
+        self.statements = statements
         self.transactionBegan = transactionBegan
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&work, nil)
@@ -94,8 +95,6 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     deinit {
-        // The prepared statements go before the connection can close.
-        control = nil
         pthread_cond_destroy(&work)
         pthread_cond_destroy(&stopped)
         pthread_mutex_destroy(&mutex)
@@ -189,76 +188,36 @@ final class GroupCommit: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    private func controlStatements(_ db: Database) throws -> ControlStatements {
-        if let control { return control }
-        let prepared = try ControlStatements(db)
-        control = prepared
-        return prepared
-    }
-
     /// One transaction for the batch; the error of BEGIN or COMMIT, if any,
     /// belongs to every member (a member's own error stays in its outcome).
     private func commit(_ batch: [Pending]) -> (any Error)? {
         do {
             return try writer.inDatabase { db -> (any Error)? in
-                let control = try controlStatements(db)
-                try control.begin.run()
+                // Stepped through SQLite's API, like every statement of the service:
+                // GRDB's `execute` with its observation hooks cost more than
+                // SQLite's own work for these, four to six times per write. (Texts over
+                // 15 bytes: `StatementCache` finds them by address.)
+                let control = SQLiteTransaction(db: db, statements: statements)
+                try control.execute("BEGIN IMMEDIATE TRANSACTION", [])
                 do {
-                    try transactionBegan(db)
+                    try transactionBegan(db, statements)
                     for member in batch {
-                        try control.savepoint.run()
+                        try control.execute("SAVEPOINT group_commit_member", [])
                         if member.run(db) {
                             guard db.isInsideTransaction else { throw GroupCommitError.transactionAborted }
-                            try control.rollbackToSavepoint.run()
+                            try control.execute("ROLLBACK TO SAVEPOINT group_commit_member", [])
                         }
-                        try control.release.run()
+                        try control.execute("RELEASE SAVEPOINT group_commit_member", [])
                     }
-                    try control.commit.run()
+                    try control.execute("COMMIT TRANSACTION", [])
                     return nil
                 } catch {
-                    if db.isInsideTransaction { try? control.rollback.run() }
+                    if db.isInsideTransaction { try? control.execute("ROLLBACK TRANSACTION", []) }
                     return error
                 }
             }
         } catch {
             return error
-        }
-    }
-}
-
-/// The statements that frame every group transaction and each member's savepoint,
-/// stepped through SQLite's API: through GRDB's `Statement.execute`, with its
-/// cache lookup by SQL text and its observation hooks, they cost more than SQLite's
-/// own work for them, four to six times per write.
-private struct ControlStatements {
-    let begin, savepoint, rollbackToSavepoint, release, commit, rollback: ControlStatement
-
-    init(_ db: Database) throws {
-        begin = try ControlStatement(db, "BEGIN IMMEDIATE")
-        savepoint = try ControlStatement(db, "SAVEPOINT member")
-        rollbackToSavepoint = try ControlStatement(db, "ROLLBACK TO member")
-        release = try ControlStatement(db, "RELEASE member")
-        commit = try ControlStatement(db, "COMMIT")
-        rollback = try ControlStatement(db, "ROLLBACK")
-    }
-}
-
-private struct ControlStatement {
-    /// Owns the prepared statement for as long as this value lives.
-    let statement: Statement
-    let sql: String
-
-    init(_ db: Database, _ sql: String) throws {
-        statement = try db.makeStatement(sql: sql)
-        self.sql = sql
-    }
-
-    func run() throws {
-        let raw = UnsafeMutableRawPointer(statement.sqliteStatement)
-        defer { music_sqlite_reset(raw) }
-        let code = music_sqlite_step(raw)
-        guard code == 101 else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: music_sqlite_error_message(raw)), sql: sql)
         }
     }
 }

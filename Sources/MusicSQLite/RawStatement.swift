@@ -89,7 +89,7 @@ struct RawRow {
     func optionalTimestamp(_ column: Int32) -> Timestamp? { optionalInt64(column).map(Timestamp.init(secondsSince1970:)) }
 }
 
-/// `SQLiteTransaction` runs statements GRDB prepared and caches (`Database.cachedStatement`) through
+/// `SQLiteTransaction` runs statements GRDB prepared (kept by `StatementCache`) through
 /// SQLite's own API: GRDB's arguments, cursors and rows cost more instructions
 /// per query than SQLite's work (callgrind, add-track: 9,000 to 12,000 per query
 /// in GRDB against 4,000 to 8,000 in SQLite). Errors are GRDB's `DatabaseError`,
@@ -97,7 +97,7 @@ struct RawRow {
 extension SQLiteTransaction {
     /// Calls `body` with the statement bound to `arguments`, and resets it after.
     private func with<T>(_ sql: String, _ arguments: [any SQLBindable], _ body: (UnsafeMutableRawPointer) throws -> T) throws -> T {
-        let statement = UnsafeMutableRawPointer(try db.cachedStatement(sql: sql).sqliteStatement)
+        let statement = try statements.statement(sql, in: db)
         defer { music_sqlite_reset(statement) }
         for (offset, argument) in arguments.enumerated() {
             let code = argument.bind(to: statement, at: Int32(offset + 1))

@@ -21,6 +21,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let path: String
     let configuration: Configuration
     let writer: DatabaseQueue
+    /// The writer connection's prepared statements (used on the writer thread only).
+    let writerStatements = StatementCache()
     let groupCommit: GroupCommit
     /// What the writer knows of credentials (see `WriterCredentials`).
     let writerCredentials = WriterCredentials()
@@ -49,8 +51,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
         }
         let writerCredentials = self.writerCredentials
-        groupCommit = GroupCommit(writer: writer) { db in
-            let version = try SQLiteTransaction(db: db).first("PRAGMA data_version", []) { $0.int64(0) }
+        groupCommit = GroupCommit(writer: writer, statements: writerStatements) { db, statements in
+            let version = try SQLiteTransaction(db: db, statements: statements).first("PRAGMA data_version", []) { $0.int64(0) }
             writerCredentials.transactionBegan(dataVersion: version)
         }
         pthread_key_create(&readerKey) { raw in
@@ -63,6 +65,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     deinit {
         groupCommit.stop()
+        writerStatements.removeAll()
         pthread_key_delete(readerKey)
         pthread_key_delete(openReadKey)
         pthread_key_delete(openWriteKey)
@@ -87,15 +90,26 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// a read inside a write reads within the write.
     public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         if let open = pthread_getspecific(openWriteKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), writerCredentials: writerCredentials))
+            return try body(writerTransaction(open))
         }
+        let reader = try threadReader()
         if let open = pthread_getspecific(openReadKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue()))
+            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: reader.statements))
         }
-        return try readerForThisThread().inDatabase { db in
+        return try reader.queue.inDatabase { db in
             pthread_setspecific(openReadKey, Unmanaged.passUnretained(db).toOpaque())
             defer { pthread_setspecific(openReadKey, nil) }
-            return try Self.transaction(db, begin: "BEGIN DEFERRED") { try body(SQLiteTransaction(db: db)) }
+            let transaction = SQLiteTransaction(db: db, statements: reader.statements)
+            try transaction.execute("BEGIN DEFERRED TRANSACTION", [])
+            let result: T
+            do {
+                result = try body(transaction)
+            } catch {
+                if db.isInsideTransaction { try? transaction.execute("ROLLBACK TRANSACTION", []) }
+                throw error
+            }
+            try transaction.execute("COMMIT TRANSACTION", [])
+            return result
         }
     }
 
@@ -103,31 +117,21 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// writes share a commit (see `GroupCommit`). A write inside a write joins it.
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = pthread_getspecific(openWriteKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), writerCredentials: writerCredentials))
+            return try body(writerTransaction(open))
         }
         return try groupCommit.write { db in
             // The body runs on the writer thread: mark the write open there.
-            pthread_setspecific(openWriteKey, Unmanaged.passUnretained(db).toOpaque())
+            let open = Unmanaged.passUnretained(db).toOpaque()
+            pthread_setspecific(openWriteKey, open)
             defer { pthread_setspecific(openWriteKey, nil) }
-            return try body(SQLiteTransaction(db: db, writerCredentials: writerCredentials))
+            return try body(writerTransaction(open))
         }
     }
 
-    /// Runs `body` between `begin` and COMMIT (ROLLBACK when it throws), with
-    /// statements prepared once per connection: GRDB's own transaction methods
-    /// parse them anew each time.
-    private static func transaction<T>(_ db: Database, begin: String, _ body: () throws -> T) throws -> T {
-        try db.cachedStatement(sql: begin).execute()
-        let result: T
-        do {
-            result = try body()
-        } catch {
-            if !db.isInsideTransaction { throw error }
-            try? db.cachedStatement(sql: "ROLLBACK").execute()
-            throw error
-        }
-        try db.cachedStatement(sql: "COMMIT").execute()
-        return result
+    /// The transaction open on the writer connection (on the writer thread).
+    private func writerTransaction(_ open: UnsafeMutableRawPointer) -> SQLiteTransaction {
+        SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: writerStatements,
+                          writerCredentials: writerCredentials)
     }
 
     /// SQLite's process-wide settings, made once before the first connection opens.
@@ -203,6 +207,7 @@ private final class ThreadReader {
     let queue: DatabaseQueue
     let connection: UnsafeMutableRawPointer
     var dataVersionStatement: UnsafeMutableRawPointer?
+    let statements = StatementCache()
 
     init(_ queue: DatabaseQueue) {
         self.queue = queue
@@ -212,5 +217,6 @@ private final class ThreadReader {
     /// The statement goes before the connection closes (with the queue, right after).
     deinit {
         if let dataVersionStatement { music_sqlite_finalize(dataVersionStatement) }
+        statements.removeAll()
     }
 }

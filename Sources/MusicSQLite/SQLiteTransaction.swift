@@ -2,10 +2,13 @@ import GRDB
 import MusicCore
 
 /// The queries and changes of one transaction. Statements are prepared once per
-/// connection and cached by GRDB, and run through SQLite's API (`first`, `all`
-/// and `execute`, in RawStatement.swift).
+/// connection (`StatementCache`), and run through SQLite's API (`first`, `all`
+/// and `execute`, in RawStatement.swift). Every SQL text is a literal or a static
+/// constant: the cache finds statements by the text's address.
 struct SQLiteTransaction: StoreWriter {
     let db: Database
+    /// The connection's prepared statements.
+    let statements: StatementCache
     /// The writer connection's credentials memo, in a transaction on that connection.
     var writerCredentials: WriterCredentials?
 
@@ -113,9 +116,10 @@ struct SQLiteTransaction: StoreWriter {
         )
     }
 
+    private static let trackByID = "SELECT \(trackColumns) FROM tracks t WHERE t.id = ? AND t.organization_id = ? AND t.deleted_at IS NULL"
+
     func track(id: String, organizationID: String) throws -> Track? {
-        let sql = "SELECT \(Self.trackColumns) FROM tracks t WHERE t.id = ? AND t.organization_id = ? AND t.deleted_at IS NULL"
-        return try first(sql, [id, organizationID]) { Self.track(from: $0) }
+        try first(Self.trackByID, [id, organizationID]) { Self.track(from: $0) }
     }
 
     func trackExists(id: String, organizationID: String) throws -> Bool {
@@ -123,22 +127,24 @@ struct SQLiteTransaction: StoreWriter {
         return try first(sql, [id, organizationID]) { _ in true } ?? false
     }
 
+    private static let tracksPage = """
+        SELECT \(trackColumns) FROM tracks t
+        WHERE t.organization_id = ? AND t.deleted_at IS NULL
+        ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?
+        """
+
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track] {
-        let sql = """
-            SELECT \(Self.trackColumns) FROM tracks t
-            WHERE t.organization_id = ? AND t.deleted_at IS NULL
-            ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?
-            """
-        return try all(sql, [organizationID, limit, offset]) { Self.track(from: $0) }
+        try all(Self.tracksPage, [organizationID, limit, offset]) { Self.track(from: $0) }
     }
 
+    private static let memberTracksPage = """
+        SELECT m.position, \(trackColumns) FROM collection_tracks m JOIN tracks t ON t.id = m.track_id
+        WHERE m.collection_id = ? AND m.position >= ? AND t.deleted_at IS NULL
+        ORDER BY m.position LIMIT ?
+        """
+
     func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack] {
-        let sql = """
-            SELECT m.position, \(Self.trackColumns) FROM collection_tracks m JOIN tracks t ON t.id = m.track_id
-            WHERE m.collection_id = ? AND m.position >= ? AND t.deleted_at IS NULL
-            ORDER BY m.position LIMIT ?
-            """
-        return try all(sql, [collectionID, position, limit]) { row in
+        try all(Self.memberTracksPage, [collectionID, position, limit]) { row in
             CollectionTrack(track: Self.track(from: row, base: 1), position: row.int(0))
         }
     }
@@ -193,17 +199,20 @@ struct SQLiteTransaction: StoreWriter {
         )
     }
 
+    private static let shareLinkByTokenHash = "SELECT \(shareColumns) FROM share_links WHERE token_hash = ?"
+    private static let shareLinkByID = "SELECT \(shareColumns) FROM share_links WHERE id = ? AND organization_id = ? AND owner_user_id = ?"
+    private static let insertShareLink = "INSERT INTO share_links (\(shareColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
     func shareLink(tokenHash: String) throws -> ShareLink? {
-        try first("SELECT \(Self.shareColumns) FROM share_links WHERE token_hash = ?", [tokenHash], Self.shareLink(from:))
+        try first(Self.shareLinkByTokenHash, [tokenHash], Self.shareLink(from:))
     }
 
     func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink? {
-        try first("SELECT \(Self.shareColumns) FROM share_links WHERE id = ? AND organization_id = ? AND owner_user_id = ?",
-                  [id, organizationID, ownerID], Self.shareLink(from:))
+        try first(Self.shareLinkByID, [id, organizationID, ownerID], Self.shareLink(from:))
     }
 
     func insert(_ link: ShareLink) throws {
-        try execute("INSERT INTO share_links (\(Self.shareColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        try execute(Self.insertShareLink, [
                 link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
                 link.expiresAt?.secondsSince1970, link.createdAt.secondsSince1970, link.revokedAt?.secondsSince1970,
             ])
@@ -241,32 +250,35 @@ struct SQLiteTransaction: StoreWriter {
         )
     }
 
+    private static let liveCollectionByID = """
+        SELECT \(collectionColumns) FROM collections
+        WHERE id = ? AND organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
+        """
+    private static let collectionsPage = """
+        SELECT \(collectionColumns) FROM collections
+        WHERE organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
+        ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?
+        """
+    private static let anyCollectionByID = "SELECT \(collectionColumns) FROM collections WHERE id = ?"
+    private static let insertCollectionIfIDFree = """
+        INSERT INTO collections (\(collectionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO NOTHING
+        """
+
     func collection(id: String, organizationID: String, ownerID: String) throws -> Collection? {
-        let sql = """
-            SELECT \(Self.collectionColumns) FROM collections
-            WHERE id = ? AND organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
-            """
-        return try first(sql, [id, organizationID, ownerID], Self.collection(from:))
+        try first(Self.liveCollectionByID, [id, organizationID, ownerID], Self.collection(from:))
     }
 
     func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
-        let sql = """
-            SELECT \(Self.collectionColumns) FROM collections
-            WHERE organization_id = ? AND owner_user_id = ? AND deleted_at IS NULL
-            ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?
-            """
-        return try all(sql, [organizationID, ownerID, limit, offset], Self.collection(from:))
+        try all(Self.collectionsPage, [organizationID, ownerID, limit, offset], Self.collection(from:))
     }
 
     func anyCollection(id: String) throws -> Collection? {
-        try first("SELECT \(Self.collectionColumns) FROM collections WHERE id = ?", [id], Self.collection(from:))
+        try first(Self.anyCollectionByID, [id], Self.collection(from:))
     }
 
     func insertIfIDFree(_ collection: Collection) throws -> Bool {
-        try execute("""
-            INSERT INTO collections (\(Self.collectionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO NOTHING
-            """, arguments(of: collection))
+        try execute(Self.insertCollectionIfIDFree, arguments(of: collection))
         return db.changesCount == 1
     }
 
