@@ -109,6 +109,40 @@ enum SQLiteMigrations {
                 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
                 """)
         }
+        migrator.registerMigration("v4: collections without AUTOINCREMENT") { db in
+            // AUTOINCREMENT read and rewrote sqlite_sequence on every create. Rows of
+            // collections are never deleted (a deletion is a deleted_at), so a plain
+            // INTEGER PRIMARY KEY hands out the same increasing numbers: max + 1.
+            // SQLite's table rebuild (https://www.sqlite.org/lang_altertable.html#otheralter);
+            // GRDB runs a migration with foreign keys off and checks them after.
+            try db.execute(sql: """
+                CREATE TABLE collections_rebuilt (
+                    seq INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    organization_id TEXT NOT NULL REFERENCES organizations(id),
+                    owner_user_id TEXT NOT NULL REFERENCES users(id),
+                    name TEXT NOT NULL,
+                    description TEXT,
+                    cover_track_id TEXT,
+                    cover_image_url TEXT,
+                    track_count INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    deleted_at INTEGER
+                );
+                INSERT INTO collections_rebuilt
+                    SELECT seq, id, organization_id, owner_user_id, name, description, cover_track_id, cover_image_url,
+                           track_count, version, created_at, updated_at, deleted_at
+                    FROM collections;
+                DROP TABLE collections;
+                ALTER TABLE collections_rebuilt RENAME TO collections;
+                CREATE INDEX collections_by_owner
+                    ON collections(organization_id, owner_user_id, created_at DESC, seq DESC)
+                    WHERE deleted_at IS NULL;
+                DELETE FROM sqlite_sequence WHERE name = 'collections';
+                """)
+        }
         return migrator
     }
 }
