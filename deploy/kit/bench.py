@@ -222,7 +222,7 @@ def main():
         rows.append({"scenario": f"C floor (median of {args.rounds})", "proto": proto, "rps": floor_rps,
                      "p50_ms": statistics.median(f["p50_us"] for f in floors) / 1000,
                      "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0,
-                     "cpu_us": median_cpu(floors)})
+                     "cpu_us": median_cpu(floors), "rounds_rps": [f["rps"] for f in floors]})
         for name, results in runs.items():
             unexpected = 0
             for result in results:
@@ -235,7 +235,8 @@ def main():
             rows.append({"scenario": name, "proto": proto, "rps": rps,
                          "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
                          "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
-                         "ratio": rps / floor_rps, "unexpected": unexpected, "cpu_us": median_cpu(results)})
+                         "ratio": rps / floor_rps, "unexpected": unexpected, "cpu_us": median_cpu(results),
+                         "rounds_rps": [r["rps"] for r in results]})
 
     log("growth: deep vs shallow page, add to 9,000-10,000 vs 10-1,010 tracks (1 connection)")
     growth = {}
@@ -253,6 +254,8 @@ def main():
             handle.write(f"{base}/{collection}/tracks\n")
         growth[label] = wrk(url("http") + "/", 30, 1, {"BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": ids,
                                                         "BENCH_TARGETS": target, "BENCH_LIMIT": "1000"})
+        os.remove(ids)
+        os.remove(target)
     for label, result in growth.items():
         unexpected = sum(count for status, count in result["statuses"].items() if not status.startswith("2"))
         if unexpected:
