@@ -123,7 +123,7 @@ final class GroupCommit: @unchecked Sendable {
                 return false
             }, waiter: waiter)
             waiter.wait()
-            // Wake the next caller of the batch before anything else.
+            // Wake the callers this one is responsible for before anything else.
             batch.wakeAfter(waiter.index)
             if let error = batch.commitError { throw error }
             return try outcome.result!.get()
@@ -233,4 +233,3 @@ private final class Outcome<T> {
 enum GroupCommitError: Error {
     case transactionAborted
 }
-

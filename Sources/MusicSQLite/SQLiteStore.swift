@@ -202,7 +202,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
 /// A thread's own read connection. Only that thread uses it, so besides GRDB's
 /// queue the raw connection serves the one statement run outside GRDB
-/// (`changeStamp`, on every read).
+/// (`changeStamp`, on every read), and its prepared statements need no lock.
 private final class ThreadReader {
     let queue: DatabaseQueue
     let connection: UnsafeMutableRawPointer
