@@ -6,7 +6,8 @@
 --   BENCH_TARGETS  add: a file of collection paths, one a line; the next one
 --                  is used once every track has been added to the current one
 --   BENCH_TARGET_OFFSET  add: the first target used (each run takes fresh ones)
---   BENCH_LIMIT    stop after this many responses (0: run for the duration)
+--   BENCH_LIMIT    stop after this many responses (0: run for the duration); wrk
+--                  then ends at once (one wrk thread: bench.py runs -t1)
 -- Each thread counts the status codes it saw (an add that found the track already
 -- in the collection counts as "not-new": the scenario is new members); done()
 -- prints one JSON line.
@@ -61,7 +62,13 @@ function response(status, response_headers, response_body)
   end
   statuses[status] = (statuses[status] or 0) + 1
   responses = responses + 1
-  if limit > 0 and responses >= limit then wrk.thread:stop() end
+  if limit > 0 and responses == limit then
+    wrk.thread:stop()
+    -- wrk's main thread sleeps out the whole -d duration whatever the threads do:
+    -- a SIGINT ends that sleep (wrk then reports as usual). Sent from a background
+    -- shell a moment later, since system() ignores SIGINT in wrk until it returns.
+    os.execute("(sleep 0.1; kill -INT $PPID) &")
+  end
 end
 
 function done(summary, latency, requests)
