@@ -201,15 +201,17 @@ def main():
     stack_processes = processes(args.worker_pid_file, args.nginx_pid_file)
     floor_processes = processes(args.floor_worker_pid_file, args.floor_nginx_pid_file)
     for proto in ["http", "https"]:
-        # Rounds: the floor, then every scenario; each row is the median of the
-        # rounds, so a burst of noise from a neighbour moves one run, not the table.
-        floors, runs = [], {name: [] for name, _ in scenarios}
+        # Rounds of every scenario, each run right after a floor run of its own: a
+        # scenario's ratio is the median of its rounds' ratios to the floor run next
+        # to it, so a slow spell of the shared machine (they last seconds to minutes)
+        # moves both sides of a ratio, not one. Rows are medians of the rounds.
+        floors, runs, ratios = [], {name: [] for name, _ in scenarios}, {name: [] for name, _ in scenarios}
         for round_number in range(1, args.rounds + 1):
-            log(f"floor ({proto}, round {round_number} of {args.rounds})")
-            floors.append(wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"},
-                              floor_processes))
             for name, env in scenarios:
-                log(f"{name} ({proto}, round {round_number} of {args.rounds})")
+                log(f"{name} and its floor ({proto}, round {round_number} of {args.rounds})")
+                floor = wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"},
+                            floor_processes)
+                floors.append(floor)
                 if env.get("BENCH_MODE") == "add":
                     env = {**env, "BENCH_TARGET_OFFSET": str(next_target)}
                 result = wrk(url(proto) + env.get("BENCH_PATH", "/"), args.duration, 32, env, stack_processes)
@@ -218,8 +220,9 @@ def main():
                     if next_target > ADD_TARGETS:
                         failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
                 runs[name].append(result)
+                ratios[name].append(result["rps"] / floor["rps"])
         floor_rps = statistics.median(f["rps"] for f in floors)
-        rows.append({"scenario": f"C floor (median of {args.rounds})", "proto": proto, "rps": floor_rps,
+        rows.append({"scenario": f"C floor (median of {len(floors)})", "proto": proto, "rps": floor_rps,
                      "p50_ms": statistics.median(f["p50_us"] for f in floors) / 1000,
                      "p99_ms": statistics.median(f["p99_us"] for f in floors) / 1000, "ratio": 1.0, "unexpected": 0,
                      "cpu_us": median_cpu(floors), "rounds_rps": [f["rps"] for f in floors]})
@@ -231,12 +234,11 @@ def main():
                 if count:
                     failures.append(f"{name} ({proto}): {count} unexpected answers {result['statuses']} {result['socket_errors']}")
                 unexpected += count
-            rps = statistics.median(r["rps"] for r in results)
-            rows.append({"scenario": name, "proto": proto, "rps": rps,
+            rows.append({"scenario": name, "proto": proto, "rps": statistics.median(r["rps"] for r in results),
                          "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
                          "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
-                         "ratio": rps / floor_rps, "unexpected": unexpected, "cpu_us": median_cpu(results),
-                         "rounds_rps": [r["rps"] for r in results]})
+                         "ratio": statistics.median(ratios[name]), "unexpected": unexpected, "cpu_us": median_cpu(results),
+                         "rounds_rps": [r["rps"] for r in results], "rounds_ratio": ratios[name]})
 
     log("growth: deep vs shallow page; add to 9,000-10,000 vs 10-1,010 tracks, alternating in chunks of 200 (1 connection)")
     growth = {}
@@ -260,8 +262,8 @@ def main():
             target = os.path.join(args.out, f"growth-target-{collection}.txt")
             with open(target, "w") as handle:
                 handle.write(f"{base}/{collection}/tracks\n")
-            # wrk's main thread sleeps the whole duration even once the limit stopped
-            # the run: 200 adds take well under a second, 5 s leaves room for a slow spell.
+            # The run ends at the limit (200 adds take well under a second); 5 s
+            # bounds a slow spell.
             samples.setdefault(label, []).append(wrk(url("http") + "/", 5, 1, {
                 "BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": ids, "BENCH_TARGETS": target,
                 "BENCH_LIMIT": str(per_chunk)}))
@@ -333,7 +335,7 @@ def report(args, rows, growth, reorder_ms, memory, failures):
         ("RSS growth 100k -> 200k < 5%", f"{memory['growth_percent']:.2f}%", memory["growth_percent"] < 5),
     ]
     lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
-             f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds (each row: the median of its runs); worker: 1 process, 64 threads; store: {args.store}.",
+             f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds, each scenario run right after a floor run of its own (each row: the median of its runs; x floor: the median of the rounds' ratios to the adjacent floor run); worker: 1 process, 64 threads; store: {args.store}.",
              "CPU us/req: user + system CPU per answered request of the worker process (the C floor's for the floor rows), "
              "of nginx's worker processes and of wrk, from /proc and getrusage over each run.", "",
              "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected | CPU us/req: worker | nginx | wrk |",
