@@ -57,6 +57,7 @@ class Stack:
 # starts on targets no earlier run touched (BENCH_TARGET_OFFSET), so each of its
 # answers is a new member (scenario.lua counts any other as unexpected).
 ADD_TARGETS = 120
+FLOOR_ADD = "C floor, add-track requests"
 
 
 def seed(stack, out_dir):
@@ -195,6 +196,10 @@ def main():
         ("add track (new member)", {"BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": tracks_file, "BENCH_TARGETS": targets_file}),
         ("create collection", {"BENCH_MODE": "create", "BENCH_PATH": base, "BENCH_KEY": key}),
         ("update collection", {"BENCH_MODE": "update", "BENCH_PATH": f"{base}/{c['medium']}", "BENCH_KEY": key}),
+        # The C floor given the add-track requests (a POST with a body, built by the
+        # script): what nginx and wrk alone make of a write, with no work behind it.
+        (FLOOR_ADD, {"BENCH_MODE": "add", "BENCH_KEY": key, "BENCH_TRACKS": tracks_file, "BENCH_TARGETS": targets_file,
+                     "BENCH_ANY_BODY": "1"}),
     ]
     rows, failures = [], []
     next_target = 0
@@ -212,10 +217,12 @@ def main():
                 floor = wrk(url(proto, floor=True) + "/v1/music/health", args.duration, 32, {"BENCH_PATH": "/v1/music/health"},
                             floor_processes)
                 floors.append(floor)
-                if env.get("BENCH_MODE") == "add":
+                on_floor = name == FLOOR_ADD
+                if env.get("BENCH_MODE") == "add" and not on_floor:
                     env = {**env, "BENCH_TARGET_OFFSET": str(next_target)}
-                result = wrk(url(proto) + env.get("BENCH_PATH", "/"), args.duration, 32, env, stack_processes)
-                if env.get("BENCH_MODE") == "add":
+                result = wrk(url(proto, floor=on_floor) + env.get("BENCH_PATH", "/"), args.duration, 32, env,
+                             floor_processes if on_floor else stack_processes)
+                if env.get("BENCH_MODE") == "add" and not on_floor:
                     next_target += result["requests"] // len(data["tracks"]) + 1
                     if next_target > ADD_TARGETS:
                         failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
@@ -337,7 +344,9 @@ def report(args, rows, growth, reorder_ms, memory, failures):
     lines = [f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}",
              f"wrk -t1 -c32 -d{args.duration}s through nginx, {args.rounds} rounds, each scenario run right after a floor run of its own (each row: the median of its runs; x floor: the median of the rounds' ratios to the adjacent floor run); worker: 1 process, 64 threads; store: {args.store}.",
              "CPU us/req: user + system CPU per answered request of the worker process (the C floor's for the floor rows), "
-             "of nginx's worker processes and of wrk, from /proc and getrusage over each run.", "",
+             "of nginx's worker processes and of wrk, from /proc and getrusage over each run. "
+             f"{FLOOR_ADD}: the C floor sent the add-track scenario's requests (a POST with a JSON body each), "
+             "what nginx and wrk alone make of a write.", "",
              "| scenario | proto | req/s | p50 ms | p99 ms | x floor | unexpected | CPU us/req: worker | nginx | wrk |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
