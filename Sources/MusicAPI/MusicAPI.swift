@@ -77,6 +77,14 @@ public final class MusicAPI: Sendable {
     // MARK: Routing
 
     private func route(_ context: inout RequestContext) throws -> APIResponse {
+        var presentedKey: PresentedKey?
+        // Kept answers are the organization's reads, /v1/music/{organization}/...:
+        // health and the OpenAPI document are not looked up.
+        if context.request.method == .get, context.target.hasSegments(atLeast: 4) {
+            let presented = PresentedKey(context.apiKey)
+            presentedKey = presented
+            if let answer = readCacheProbe(keyHash: presented.hash, &context) { return answer }
+        }
         guard let segments = context.target.segments else { throw APIError.routeNotFound() }
         switch router.match(method: context.request.method, path: segments) {
         case .notFound:
@@ -96,7 +104,7 @@ public final class MusicAPI: Sendable {
             return try openShare(token: parameters["token"] ?? "", context: context)
         case .found(let endpoint, let parameters):
             let organizationID = parameters["organization_id"] ?? ""
-            let presented = PresentedKey(context.apiKey)
+            let presented = presentedKey ?? PresentedKey(context.apiKey)
             let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
                 let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
                 context.userID = caller.userID
@@ -105,7 +113,7 @@ public final class MusicAPI: Sendable {
             // One transaction per request: a read answers from the snapshot it
             // authenticated in; a change authenticates inside its own write.
             if context.request.method == .get {
-                return try cachedRead(endpoint, keyHash: presented.hash, &context) { context in
+                return try cachedRead(endpoint, &context) { context in
                     try store.read { _ in try authenticateAndHandle(&context) }
                 }
             }
@@ -115,22 +123,35 @@ public final class MusicAPI: Sendable {
         }
     }
 
-    /// A read, answered from `readCache` when the same caller asked the same thing
-    /// and nothing was committed since; computed (and kept when 200) otherwise.
-    private func cachedRead(_ endpoint: Endpoint, keyHash: String?, _ context: inout RequestContext,
-                            _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
-        switch endpoint {
-        case .getCollection, .listCollections, .listCollectionTracks, .getTrack, .listTracks: break
-        default: return try compute(&context)
-        }
+    /// A GET answered from `readCache`, before routing, when the same caller asked
+    /// for the same target and nothing was committed since. Only the answers of
+    /// the cacheable reads are kept (`cachedRead`), and where a request goes
+    /// depends on its method and target alone, so a hit is what routing would
+    /// have reached. On a miss, the entry's key and the stamp read now are left
+    /// in `context` for `cachedRead` to keep the answer under.
+    private func readCacheProbe(keyHash: String?, _ context: inout RequestContext) -> APIResponse? {
         guard context.body.isEmpty, let keyHash, let target = context.request.path, let stamp = store.changeStamp() else {
-            return try compute(&context)
+            return nil
         }
         let key = ReadCache.key(keyHash: keyHash, target: target)
         if let entry = readCache.lookup(key, stamp: stamp) {
             context.userID = entry.userID
             return entry.response.retraced(context.traceID)
         }
+        context.readCacheMiss = (key, stamp)
+        return nil
+    }
+
+    /// A cacheable read computed, and kept when 200 under the key and the stamp
+    /// `readCacheProbe` read before it: were a commit to land between that stamp
+    /// and the read's snapshot, the stamp has moved since and the entry never serves.
+    private func cachedRead(_ endpoint: Endpoint, _ context: inout RequestContext,
+                            _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
+        switch endpoint {
+        case .getCollection, .listCollections, .listCollectionTracks, .getTrack, .listTracks: break
+        default: return try compute(&context)
+        }
+        guard let (key, stamp) = context.readCacheMiss else { return try compute(&context) }
         let response = try compute(&context)
         if response.head.status == .ok {
             readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, response: response))

@@ -10,6 +10,9 @@ struct RequestContext {
     let traceID: String
     /// Set once the caller is authenticated, for the log line.
     var userID: String?
+    /// A GET the read cache did not answer: the entry's key and the change stamp
+    /// read before routing (see `MusicAPI.readCacheProbe`).
+    var readCacheMiss: (key: String, stamp: Int64)?
     /// The body parsed ahead of the transaction (`parseBodyAhead`).
     private var parsedBody: Result<JSONBody, any Error>?
 

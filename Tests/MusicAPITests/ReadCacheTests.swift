@@ -41,6 +41,22 @@ struct ReadCacheTests {
         #expect(app.request(.get, app.collectionsPath() + "/\(collection)", key: app.aliceKey)["track_count"] as? Int == 2)
     }
 
+    @Test("only a GET is answered from a kept answer: a PATCH or DELETE of the same target is routed and applied")
+    func otherMethodsOnAKeptTarget() throws {
+        // The cache is looked up before routing; a lookup that ignored the method
+        // would answer these with the kept 200 of the GET.
+        let path = app.collectionsPath() + "/\(collection)"
+        #expect(app.request(.get, path, key: app.aliceKey)["name"] as? String == "Kept")
+        #expect(app.request(.get, path, key: app.aliceKey)["name"] as? String == "Kept")
+        let renamed = app.request(.patch, path, key: app.aliceKey, json: #"{"name": "Renamed"}"#)
+        #expect(renamed.status == 200 && renamed["name"] as? String == "Renamed")
+        #expect(app.request(.get, path, key: app.aliceKey)["name"] as? String == "Renamed")
+        #expect(app.request(.get, path, key: app.aliceKey)["name"] as? String == "Renamed")
+        #expect(app.request(.delete, path, key: app.aliceKey).status == 200)
+        #expect(app.request(.get, path, key: app.aliceKey).status == 404)
+        #expect(app.request(.post, path, key: app.aliceKey, json: "{}").status == 405)
+    }
+
     @Test("a change by another process is seen by the next read")
     func changeByAnotherProcess() throws {
         let path = app.collectionsPath() + "/\(collection)"

@@ -2,9 +2,6 @@
 struct RequestTarget {
     /// The path as sent, without the query: what the log shows.
     let rawPath: Substring
-    /// Percent-decoded segments; `nil` when the path is not valid (bad escapes,
-    /// empty segments, invalid UTF-8), which no route matches.
-    let segments: [String]?
     private let rawQuery: Substring
 
     /// Works on the UTF-8 bytes: `Character`-wise searching and splitting (grapheme
@@ -18,7 +15,25 @@ struct RequestTarget {
             rawPath = target[...]
             rawQuery = ""
         }
-        segments = Self.segments(of: rawPath)
+    }
+
+    /// Percent-decoded segments; `nil` when the path is not valid (bad escapes,
+    /// empty segments, invalid UTF-8), which no route matches. Split on use (once,
+    /// by the router): a read answered from the cache is never routed.
+    var segments: [String]? { Self.segments(of: rawPath) }
+
+    /// Whether the path has at least `count` segments, by its slashes (without
+    /// splitting it).
+    func hasSegments(atLeast count: Int) -> Bool {
+        var path = rawPath
+        return path.withUTF8 { bytes in
+            var slashes = 0
+            for byte in bytes where byte == UInt8(ascii: "/") {
+                slashes += 1
+                if slashes >= count { return true }
+            }
+            return false
+        }
     }
 
     /// The path for logs: a share token is a secret, so it never reaches a log.
