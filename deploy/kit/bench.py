@@ -218,11 +218,13 @@ def main():
                             floor_processes)
                 floors.append(floor)
                 on_floor = name == FLOOR_ADD
-                if env.get("BENCH_MODE") == "add" and not on_floor:
+                # The service's adds take fresh target collections; the floor's change nothing.
+                fresh_targets = env.get("BENCH_MODE") == "add" and not on_floor
+                if fresh_targets:
                     env = {**env, "BENCH_TARGET_OFFSET": str(next_target)}
                 result = wrk(url(proto, floor=on_floor) + env.get("BENCH_PATH", "/"), args.duration, 32, env,
                              floor_processes if on_floor else stack_processes)
-                if env.get("BENCH_MODE") == "add" and not on_floor:
+                if fresh_targets:
                     next_target += result["requests"] // len(data["tracks"]) + 1
                     if next_target > ADD_TARGETS:
                         failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
