@@ -1,0 +1,114 @@
+"""The documentation stands on its own and names only what exists.
+
+README.md and docs/*.md: every relative link resolves to a file of the
+repository (no anchors, nothing outside it), every repository path written in
+backticks exists, every MUSIC_* variable deploy/lib.sh reads is in README's
+configuration table, and nothing points at files outside the repository.
+"""
+import glob
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+# Where a path written in backticks goes into the repository.
+TOP_FOLDERS = ("Sources/", "Tests/", "deploy/", "nginx/", "docs/")
+TOP_FILES = re.compile(r"^(openapi\.ya?ml|Package\.swift|Package\.resolved|README\.md)$")
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def ids(paths):
+    return [str(path.relative_to(ROOT)) for path in paths]
+
+
+def test_the_documents_exist():
+    assert (ROOT / "README.md").is_file()
+    assert len(DOCUMENTS) > 1, "docs/ holds the documentation that README points to"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=ids(DOCUMENTS))
+def test_relative_links_resolve(document):
+    text = FENCE.sub("", document.read_text(encoding="utf-8"))
+    broken = []
+    for target in LINK.findall(text):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+            continue
+        if "#" in target:
+            broken.append(f"{target}: links point to files, not anchors")
+            continue
+        resolved = (document.parent / target).resolve()
+        if ROOT not in resolved.parents and resolved != ROOT:
+            broken.append(f"{target}: outside the repository")
+        elif not resolved.exists():
+            broken.append(f"{target}: no such file")
+    assert not broken, f"{document.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def repository_paths(text):
+    """Words in backticks (inline spans and fenced blocks) that name a repository path."""
+    words = []
+    for block in FENCE.findall(text):
+        words += block.split()
+    for span in INLINE_CODE.findall(FENCE.sub("", text)):
+        words += span.split()
+    paths = []
+    for word in words:
+        word = word.strip("\"'`()[],;:.")
+        word = re.sub(r":\d+$", "", word)  # file:line
+        if word.startswith(TOP_FOLDERS) or TOP_FILES.match(word):
+            paths.append(word)
+    return paths
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=ids(DOCUMENTS))
+def test_backticked_paths_exist(document):
+    missing = []
+    for path in repository_paths(document.read_text(encoding="utf-8")):
+        if any(character in path for character in "*?["):
+            found = glob.glob(str(ROOT / path))
+        else:
+            found = (ROOT / path).exists()
+        if not found:
+            missing.append(path)
+    assert not missing, f"{document.relative_to(ROOT)} names paths that do not exist: {sorted(set(missing))}"
+
+
+def variables_lib_reads():
+    source = (ROOT / "deploy" / "lib.sh").read_text(encoding="utf-8")
+    # Comment lines document; only code reads.
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    return set(re.findall(r"\$\{?(MUSIC_[A-Z0-9_]+)", code))
+
+
+def configuration_table():
+    """The variables named in the first cell of README's configuration table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Configuration\n(.*?)(?=^## )", text + "\n## end\n", re.M | re.S)
+    assert section, "README.md has a '## Configuration' section"
+    names = set()
+    for line in section.group(1).splitlines():
+        if line.startswith("|"):
+            first = line.split("|")[1]
+            names |= set(re.findall(r"`(MUSIC_[A-Z0-9_]+)`", first))
+    return names
+
+
+def test_lib_sh_is_parsed():
+    # Guards the parser: these are read by deploy/lib.sh today.
+    assert {"MUSIC_VAR_DIR", "MUSIC_HTTPS_PORT", "MUSIC_TLS_KEY"} <= variables_lib_reads()
+
+
+def test_every_variable_lib_sh_reads_is_documented():
+    missing = variables_lib_reads() - configuration_table()
+    assert not missing, f"README's configuration table lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=ids(DOCUMENTS))
+def test_nothing_points_outside_the_repository(document):
+    text = document.read_text(encoding="utf-8")
+    for needle in ("../shared", "shared/spec"):
+        assert needle not in text, f"{document.relative_to(ROOT)} mentions {needle}"
