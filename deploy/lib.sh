@@ -158,6 +158,7 @@ remove_service_state() {
     local instance
     instance=$(printf '%s' "$1" | md5sum | cut -c1-10)
     rm -rf "/var/lib/music-collections/$instance/service"
+    rmdir "/var/lib/music-collections/$instance" 2>/dev/null || true
 }
 
 # Creates the service user and folder, and sets WORKER_BIN, WORKER_DB and
