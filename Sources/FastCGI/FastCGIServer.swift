@@ -173,6 +173,8 @@ public final class FastCGIServer: Sendable {
             AcceptWakeSignal.block()
             slot.leave()
             guard connection >= 0 else {
+                // Our own socket shut down for the stop (EINVAL), or woken by the signal.
+                if isShuttingDown { return nil }
                 switch error {
                 case EINTR, ECONNABORTED, EPROTO, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
                     continue
