@@ -11,6 +11,10 @@
 #   MUSIC_THREADS     threads per worker                           [64]
 #   MUSIC_BUILD       release or debug                             [release]
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
+#                     (by default a link into the service folder, below)
+#   MUSIC_SERVICE_USER  the unprivileged system user the workers run as; created
+#                     when missing (no login shell, no home); it owns the SQLite
+#                     database and its folder, and nothing else   [music]
 #   MUSIC_DATABASE_URL  a PostgreSQL URL (postgres://...): the workers and
 #                     music-admin use PostgreSQL instead of the SQLite file  [unset]
 #   MUSIC_UPSTREAMS   nginx upstream servers instead of the local worker
@@ -40,6 +44,8 @@ SHARE_RATE=${MUSIC_SHARE_RATE_LIMIT:-20}
 SHARE_BURST=${MUSIC_SHARE_RATE_BURST:-40}
 DB=${MUSIC_DB:-$VAR/music.sqlite}
 NGINX_USER=www-data
+# The same name as User= in deploy/systemd (Tests/EndToEnd/test_systemd_units.py checks).
+SERVICE_USER=${MUSIC_SERVICE_USER:-music}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -124,9 +130,87 @@ render_nginx() {
     done
 }
 
+# --- The service user and its folder ---
+# Workers run as $SERVICE_USER. It owns one folder, the service folder: the
+# SQLite database with its -wal and -shm (SQLite creates those beside the
+# database, so the folder must be writable), and copies of what it cannot reach
+# in a checkout closed to other users (under /root): the worker executable and
+# openapi.yaml. Nothing else of $VAR (TLS key, logs, nginx files) is its.
+
+ensure_service_user() {
+    id -u "$SERVICE_USER" >/dev/null 2>&1 && return 0
+    say "creating the system user $SERVICE_USER (no login shell, no home)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_USER"
+}
+
+# $VAR/service when the service user can reach $VAR, else under /var/lib (as for
+# PostgreSQL's data above), linked from $VAR/service.
+service_dir() {
+    if runuser -u "$SERVICE_USER" -- test -x "$VAR" 2>/dev/null; then
+        printf '%s/service' "$VAR"
+    else
+        printf '/var/lib/music-collections/%s/service' "$(printf '%s' "$VAR" | md5sum | cut -c1-10)"
+    fi
+}
+
+# Removes the service folder of a throw-away stack (VAR given) kept under /var/lib.
+remove_service_state() {
+    local instance
+    instance=$(printf '%s' "$1" | md5sum | cut -c1-10)
+    rm -rf "/var/lib/music-collections/$instance/service"
+    rmdir "/var/lib/music-collections/$instance" 2>/dev/null || true
+}
+
+# Creates the service user and folder, and sets WORKER_BIN, WORKER_DB and
+# WORKER_OPENAPI: the paths the workers are given. With the default MUSIC_DB,
+# $VAR/music.sqlite becomes a link to the database in the service folder (a
+# database file left there by an older stack is moved in first; the stack must
+# be stopped). Call before music-admin touches the database, then own_database.
+prepare_service_state() {
+    local folder suffix
+    ensure_service_user
+    folder=$(service_dir)
+    mkdir -p "$(dirname "$folder")"
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$folder"
+    [ "$folder" = "$VAR/service" ] || ln -sfn "$folder" "$VAR/service"
+    if [ -z "${MUSIC_DB:-}" ]; then
+        if [ -f "$VAR/music.sqlite" ] && [ ! -L "$VAR/music.sqlite" ]; then
+            say "moving the database into the service folder $folder"
+            for suffix in "" -wal -shm; do
+                [ ! -e "$VAR/music.sqlite$suffix" ] || mv "$VAR/music.sqlite$suffix" "$folder/music.sqlite$suffix"
+            done
+        fi
+        ln -sfn service/music.sqlite "$VAR/music.sqlite"
+        WORKER_DB=$folder/music.sqlite
+    else
+        WORKER_DB=$DB
+        runuser -u "$SERVICE_USER" -- test -w "$(dirname "$DB")" \
+            || die "MUSIC_DB: the folder $(dirname "$DB") must be writable by $SERVICE_USER (SQLite creates -wal and -shm there)"
+    fi
+    install -m 0644 "$ROOT/openapi.yaml" "$folder/openapi.yaml"
+    WORKER_OPENAPI=$folder/openapi.yaml
+    WORKER_BIN=$BIN
+    if ! runuser -u "$SERVICE_USER" -- test -x "$BIN/music-fcgi" 2>/dev/null; then
+        install -d -m 0755 "$folder/bin"
+        cmp -s "$BIN/music-fcgi" "$folder/bin/music-fcgi" || install -m 0755 "$BIN/music-fcgi" "$folder/bin/music-fcgi"
+        WORKER_BIN=$folder/bin
+    fi
+}
+
+# Hands the database music-admin (root) created to the service user, not
+# readable by others. Later runs of music-admin as root keep that owner: SQLite,
+# run by root, gives the -wal and -shm it creates the database file's owner.
+own_database() {
+    local file
+    for file in "$WORKER_DB" "$WORKER_DB-wal" "$WORKER_DB-shm"; do
+        [ ! -e "$file" ] || { chown "$SERVICE_USER:$SERVICE_USER" "$file" && chmod 0600 "$file"; }
+    done
+}
+
 # Starts worker N under a small supervisor that restarts it when it dies.
-# spawn-fcgi creates the socket (0660, owned by www-data) and execs the worker
-# in place (-n), so the pid written is the worker's own.
+# spawn-fcgi creates the socket (0660, owned by www-data), drops to the service
+# user (-u/-g) and execs the worker in place (-n), so the pid written is the
+# worker's own. Needs prepare_service_state first.
 start_worker() {
     local index=$1 socket
     socket=$(worker_socket "$index")
@@ -134,7 +218,7 @@ start_worker() {
     setsid bash -c '
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
-            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
+            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
                 >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
@@ -142,7 +226,8 @@ start_worker() {
             echo "$(date -u +%FT%TZ) worker $6 exited; restarting" >> "$0/log/worker-$6.log"
             sleep 0.5
         done
-    ' "$VAR" "$socket" "$NGINX_USER" "$BIN" "$DB" "$THREADS" "$index" "$ROOT/openapi.yaml" </dev/null >/dev/null 2>&1 &
+    ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
+        </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }
 
@@ -184,7 +269,8 @@ stop_stack() {
 
 # --- A private PostgreSQL server (tests, cluster test, bench --store postgres) ---
 # Runs as the postgres user (the server refuses root), listens on a unix socket
-# only, in a folder only root and postgres can reach. Data lives in
+# only, in a folder only root, postgres and the service user's group (the
+# workers) can reach. Data lives in
 # $VAR/postgres-NAME when postgres can reach $VAR, else under /var/lib (a
 # checkout under /root is closed to other users), linked from $VAR.
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
@@ -222,7 +308,8 @@ start_postgres() {
     [ -n "$bin" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
     data=$(pg_data_dir "$name")
     socket=$(pg_socket_dir "$name")
-    install -d -m 0700 -o postgres -g postgres "$socket"
+    ensure_service_user
+    install -d -m 0750 -o postgres -g "$SERVICE_USER" "$socket"
     if [ ! -s "$data/PG_VERSION" ]; then
         mkdir -p "$(dirname "$data")"
         install -d -m 0700 -o postgres -g postgres "$data"

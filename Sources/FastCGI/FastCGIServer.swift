@@ -6,8 +6,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// The worker loop: `threads` blocking threads, each owning one `FCGX_Request`
-/// and blocking in `FCGX_Accept_r` on it.
+/// The worker loop: `threads` blocking threads, each owning one `FCGX_Request`.
+///
+/// Each thread accepts connections itself and hands them to libfcgi in
+/// `ipcFd`; `FCGX_Accept_r` then reads the request from that connection. libfcgi
+/// wakes a thread blocked in its own `accept` only if someone shuts the
+/// listening socket down, and that socket may not be ours to touch: systemd and
+/// spawn-fcgi hand over a socket the next worker serves, and after `shutdown()`
+/// systemd fails the socket unit. Our own `accept` is interrupted by a signal
+/// instead (`AcceptWakeSignal`), and the listening socket is left as it was.
 ///
 /// There is no accept mutex: concurrent `accept` is fine on Linux, and with
 /// nginx's `fastcgi_keep_conn on` a mutex would let one idle connection stall
@@ -24,19 +31,28 @@ public final class FastCGIServer: Sendable {
         public var backlog: Int32
         /// How long in-flight requests may run after a shutdown begins.
         public var drainTimeoutSeconds: Double
+        /// Who may connect over TCP. Required (nil refuses to start) when the
+        /// listening socket is TCP; unused for a unix socket.
+        public var peers: PeerPolicy?
+        /// Keep-alive and timeouts for accepted TCP connections.
+        public var tcpTimeouts: TCPConnectionTimeouts
 
         public init(
             socket: ListeningSocket = .inherited,
             threads: Int = 64,
             maxBodyBytes: Int = 1 << 20,
             backlog: Int32 = 1024,
-            drainTimeoutSeconds: Double = 4.5
+            drainTimeoutSeconds: Double = 4.5,
+            peers: PeerPolicy? = nil,
+            tcpTimeouts: TCPConnectionTimeouts = .standard
         ) {
             self.socket = socket
             self.threads = threads
             self.maxBodyBytes = maxBodyBytes
             self.backlog = backlog
             self.drainTimeoutSeconds = drainTimeoutSeconds
+            self.peers = peers
+            self.tcpTimeouts = tcpTimeouts
         }
     }
 
@@ -44,7 +60,8 @@ public final class FastCGIServer: Sendable {
     let responder: any FastCGIResponder
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
-    private let listenFD = Atomic<Int32>(-1)
+    /// The listening socket if the worker opened it itself (--socket, --listen), else -1.
+    private let ownListeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
 
     public init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger) {
@@ -61,20 +78,30 @@ public final class FastCGIServer: Sendable {
         signal(SIGPIPE, SIG_IGN)
         guard FCGX_Init() == 0 else { throw .initFailed }
         let fd = try configuration.socket.open(backlog: configuration.backlog)
-        listenFD.store(fd, ordering: .releasing)
+        let tcp = isInternetSocket(fd)
+        if tcp && configuration.peers == nil {
+            if configuration.socket != .inherited { close(fd) }
+            throw .noPeerAllowList
+        }
+        AcceptWakeSignal.install()
+        if configuration.socket != .inherited { ownListeningFD.store(fd, ordering: .releasing) }
 
         let finished = Countdown(count: configuration.threads)
-        let created = (0..<configuration.threads).map { _ in WorkerSlot(listenFD: fd) }
+        let created = (0..<configuration.threads).map { _ in WorkerSlot() }
         slots.withLock { $0 = created }
         for slot in created {
             startThread { [self] in
-                self.serve(slot)
+                AcceptWakeSignal.block()
+                self.serve(slot, listening: fd, tcp: tcp)
                 finished.decrement()
             }
         }
         logger.info("listening", metadata: ["threads": "\(configuration.threads)", "socket": "\(configuration.socket)"])
 
         finished.waitUntilZero(orShutdownPlus: configuration.drainTimeoutSeconds, shuttingDown: { self.isShuttingDown })
+        // A socket handed over (systemd, spawn-fcgi) stays open and untouched: the
+        // next worker serves it, and connections waiting in its backlog go there.
+        if configuration.socket != .inherited { close(fd) }
         logger.info("stopped")
     }
 
@@ -83,32 +110,95 @@ public final class FastCGIServer: Sendable {
     public func shutdown() {
         guard !shuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         logger.info("shutting down")
-        FCGX_ShutdownPending()
-        let fd = listenFD.load(ordering: .acquiring)
-        if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
-        for slot in slots.withLock({ $0 }) {
-            slot.wakeIfWaiting()
+        // A socket of our own may refuse new connections at once (what waits in
+        // its backlog was never accepted). One handed over stays untouched.
+        let own = ownListeningFD.load(ordering: .acquiring)
+        if own >= 0 { _ = Glibc.shutdown(own, Int32(SHUT_RDWR)) }
+        let all = slots.withLock { $0 }
+        // A thread signalled just before it enters accept would sleep on: signal
+        // each thread still in accept again until every one has left it.
+        let deadline = monotonicSeconds() + configuration.drainTimeoutSeconds
+        while true {
+            var inAccept = 0
+            for slot in all where slot.wake() { inAccept += 1 }
+            if inAccept == 0 { return }
+            if monotonicSeconds() > deadline {
+                logger.warning("threads still in accept", metadata: ["threads": "\(inAccept)"])
+                return
+            }
+            usleep(1_000)
         }
     }
 
-    private func serve(_ slot: WorkerSlot) {
+    private func serve(_ slot: WorkerSlot, listening: Int32, tcp: Bool) {
         let request = slot.request
         defer { FCGX_Free(request, 1) }
         while true {
-            guard slot.enterWaiting(unless: isShuttingDown) else { return }
-            // libfcgi accepts a new connection only when the last one was closed.
-            let accepting = request.pointee.ipcFd < 0
-            let status = FCGX_Accept_r(request)
-            slot.leaveWaiting()
-            if status < 0 {
-                if isShuttingDown { return }
-                logger.warning("accept failed", metadata: ["status": "\(status)"])
-                usleep(10_000)
-                continue
+            if request.pointee.ipcFd < 0 {
+                // A connection accepted here is served even if a shutdown begins
+                // meanwhile: its request may already be on the wire.
+                guard let connection = accept(slot, listening: listening, tcp: tcp) else { return }
+                request.pointee.ipcFd = connection
+                // FCGX_Accept_r first finishes the previous request, and closes the
+                // connection unless this is set; the begin record then sets it anew.
+                request.pointee.keepConnection = 1
+            } else {
+                // A kept-alive connection: wait for nginx's next request on it.
+                guard slot.enterWaitingOnConnection(unless: { isShuttingDown }) else { return }
             }
-            if accepting { closeOnExec(request.pointee.ipcFd) }
+            let status = FCGX_Accept_r(request)
+            slot.leave()
+            // The connection ended before a whole request arrived: libfcgi closed it.
+            guard status >= 0 else { continue }
             handle(request)
             FCGX_Finish_r(request)
+        }
+    }
+
+    /// Accepts one connection, close-on-exec (a crashing worker starts the Swift
+    /// runtime's backtracer, which must not inherit nginx's connections); nil once
+    /// a shutdown has begun.
+    private func accept(_ slot: WorkerSlot, listening: Int32, tcp: Bool) -> Int32? {
+        while true {
+            guard slot.enterAccepting(unless: { isShuttingDown }) else { return nil }
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            AcceptWakeSignal.unblock()
+            let connection = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.accept(listening, $0, &length)
+                }
+            }
+            let error = errno
+            AcceptWakeSignal.block()
+            slot.leave()
+            guard connection >= 0 else {
+                // Our own socket shut down for the stop (EINVAL), or woken by the signal.
+                if isShuttingDown { return nil }
+                switch error {
+                case EINTR, ECONNABORTED, EPROTO, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
+                    continue
+                default:
+                    // EMFILE and the like: back off instead of spinning.
+                    logger.warning("accept failed", metadata: ["errno": "\(error)"])
+                    usleep(10_000)
+                    continue
+                }
+            }
+            // accept4 (SOCK_CLOEXEC in one step) is not visible to Swift without _GNU_SOURCE.
+            closeOnExec(connection)
+            if tcp {
+                guard configuration.peers?.admits(address) ?? false else {
+                    close(connection)
+                    logger.warning("refused a connection from a peer outside the allow list",
+                                   metadata: ["peer": "\(describe(address))"])
+                    continue
+                }
+                if !configuration.tcpTimeouts.apply(to: connection) {
+                    logger.warning("cannot set keep-alive and timeouts on a TCP connection", metadata: ["errno": "\(errno)"])
+                }
+            }
+            return connection
         }
     }
 
@@ -166,6 +256,25 @@ public final class FastCGIServer: Sendable {
             // the request simply ends.
             _ = FCGX_PutStr(base, Int32(buffer.count), request.pointee.out)
         }
+    }
+}
+
+/// Whether `fd` is an IPv4 or IPv6 socket (FastCGI over TCP), not a unix one.
+func isInternetSocket(_ fd: Int32) -> Bool {
+    var domain: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 else { return false }
+    return domain == AF_INET || domain == AF_INET6
+}
+
+/// A peer address for the log.
+func describe(_ address: sockaddr_storage) -> String {
+    guard let bytes = PeerPolicy.peerBytes(address) else { return "unix" }
+    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    let family = bytes.count == 4 ? AF_INET : AF_INET6
+    return bytes.withUnsafeBytes { raw in
+        guard inet_ntop(family, raw.baseAddress, &text, socklen_t(text.count)) != nil else { return "?" }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

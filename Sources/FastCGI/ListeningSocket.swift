@@ -47,6 +47,8 @@ public enum FastCGIServerError: Error, CustomStringConvertible, Equatable {
     case noInheritedSocket
     case cannotOpen(String)
     case initFailed
+    case noPeerAllowList
+    case invalidPeerAddress(String)
 
     public var description: String {
         switch self {
@@ -56,6 +58,10 @@ public enum FastCGIServerError: Error, CustomStringConvertible, Equatable {
             return "cannot open the listening socket \(address)"
         case .initFailed:
             return "FCGX_Init failed"
+        case .noPeerAllowList:
+            return "the listening socket is TCP and no peer is allowed: set \(PeerPolicy.environmentVariable) to the web servers' addresses (comma-separated), or pass --allow-any-peer"
+        case .invalidPeerAddress(let text):
+            return "\(PeerPolicy.environmentVariable): not an IPv4 or IPv6 address: \"\(text)\""
         }
     }
 }

@@ -4,42 +4,110 @@ import Synchronization
 import Glibc
 #endif
 
-/// One worker thread's `FCGX_Request`, and whether the thread is waiting in
-/// `FCGX_Accept_r` (and so may be woken for a shutdown) or serving a request.
+/// One worker thread's `FCGX_Request`, and what the thread is blocked in, so that
+/// a shutdown can wake it without touching the listening socket (which may be
+/// systemd's or spawn-fcgi's, shared with the next worker).
 final class WorkerSlot: @unchecked Sendable {
-    let request: UnsafeMutablePointer<FCGX_Request>
-    private let waiting = Mutex<Bool>(false)
+    enum State {
+        /// Running, or serving a request: left alone to finish.
+        case busy
+        /// In `accept` on the listening socket: woken by `AcceptWakeSignal`.
+        case accepting
+        /// In `FCGX_Accept_r`, reading the next request of a kept-alive connection:
+        /// woken by shutting that connection (ours) down.
+        case waitingOnConnection
+    }
 
-    init(listenFD: Int32) {
+    let request: UnsafeMutablePointer<FCGX_Request>
+    /// The thread serving this slot, valid while `state` is `.accepting`: the
+    /// thread clears that state under the lock before it can end.
+    private let state = Mutex<(State, pthread_t)>((.busy, pthread_t()))
+
+    init() {
         request = .allocate(capacity: 1)
-        FCGX_InitRequest(request, listenFD, 0)
+        // No listening socket for libfcgi: the slot's thread accepts connections
+        // itself and hands them over in `ipcFd`. Should libfcgi ever try to accept
+        // (after a connection broke before its first request), accept(-1) fails at
+        // once and the thread goes back to its own accept.
+        FCGX_InitRequest(request, -1, 0)
     }
 
     deinit {
         request.deallocate()
     }
 
-    /// Marks the thread as waiting, unless a shutdown has begun.
-    func enterWaiting(unless shuttingDown: Bool) -> Bool {
-        waiting.withLock { waiting in
-            guard !shuttingDown else { return false }
-            waiting = true
+    /// Marks the thread as entering `accept`, unless a shutdown has begun.
+    func enterAccepting(unless shuttingDown: () -> Bool) -> Bool {
+        enter(.accepting, unless: shuttingDown)
+    }
+
+    /// Marks the thread as waiting on its kept-alive connection, unless a shutdown has begun.
+    func enterWaitingOnConnection(unless shuttingDown: () -> Bool) -> Bool {
+        enter(.waitingOnConnection, unless: shuttingDown)
+    }
+
+    private func enter(_ next: State, unless shuttingDown: () -> Bool) -> Bool {
+        let thread = pthread_self()
+        return state.withLock { state in
+            guard !shuttingDown() else { return false }
+            state = (next, thread)
             return true
         }
     }
 
-    func leaveWaiting() {
-        waiting.withLock { $0 = false }
+    func leave() {
+        state.withLock { $0.0 = .busy }
     }
 
-    /// A thread waiting on a kept-alive connection blocks in `read`, which the
-    /// listening socket's shutdown does not wake: shut that connection down too.
+    /// Wakes the thread if it is blocked waiting for work; returns true if it is
+    /// in `accept` and must be signalled again until it has left (a signal that
+    /// arrives just before the thread enters `accept` is consumed without effect).
     /// A thread serving a request is left alone to finish it.
-    func wakeIfWaiting() {
-        waiting.withLock { waiting in
-            guard waiting else { return }
-            let fd = request.pointee.ipcFd
-            if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+    func wake() -> Bool {
+        state.withLock { state in
+            switch state.0 {
+            case .busy:
+                return false
+            case .accepting:
+                pthread_kill(state.1, AcceptWakeSignal.number)
+                return true
+            case .waitingOnConnection:
+                // Shutting down our own accepted connection is persistent: the
+                // read returns 0 now or as soon as it starts.
+                let fd = request.pointee.ipcFd
+                if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+                return false
+            }
         }
+    }
+}
+
+/// The signal that interrupts a worker thread's `accept` for a shutdown.
+///
+/// Its handler does nothing and is installed without `SA_RESTART`, so `accept`
+/// fails with `EINTR`. Worker threads keep the signal blocked except around
+/// their own `accept` call: a signal that comes late stays pending instead of
+/// interrupting a `read` or `write` of a request in flight (libfcgi treats
+/// `EINTR` there as a broken connection).
+enum AcceptWakeSignal {
+    /// SIGUSR1 is libfcgi's own (it installs a handler in `FCGX_Init`).
+    static let number = SIGUSR2
+
+    static func install() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(number, &action, nil)
+    }
+
+    static func block() { change(SIG_BLOCK) }
+    static func unblock() { change(SIG_UNBLOCK) }
+
+    private static func change(_ how: Int32) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, number)
+        pthread_sigmask(how, &set, nil)
     }
 }

@@ -25,8 +25,11 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "Create and serve a unix socket at PATH (mode 0660).")
     var socket: String?
 
-    @Option(help: "Create and serve a TCP socket, HOST:PORT (e.g. 127.0.0.1:9000).")
+    @Option(help: "Create and serve a TCP socket, HOST:PORT (e.g. 127.0.0.1:9000). Needs FCGI_WEB_SERVER_ADDRS (the web servers allowed to connect, comma-separated) or --allow-any-peer.")
     var listen: String?
+
+    @Flag(help: "Over TCP, serve any peer that can connect (without FCGI_WEB_SERVER_ADDRS). Only behind a firewall that admits the web servers alone.")
+    var allowAnyPeer = false
 
     @Option(help: "Worker threads, each blocking in FCGX_Accept_r.")
     var threads: Int = 64
@@ -51,6 +54,20 @@ struct MusicFCGI: ParsableCommand {
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
         guard databaseConnections >= 1, databaseConnections <= 1024 else { throw ValidationError("--database-connections must be between 1 and 1024") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        do {
+            if listen != nil, try peerPolicy() == nil { throw FastCGIServerError.noPeerAllowList }
+        } catch let error as FastCGIServerError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The peers allowed over TCP: FCGI_WEB_SERVER_ADDRS (libfcgi's variable) if
+    /// set, else any peer with --allow-any-peer, else none (a TCP socket is refused).
+    func peerPolicy() throws(FastCGIServerError) -> PeerPolicy? {
+        if let list = ProcessInfo.processInfo.environment[PeerPolicy.environmentVariable], !list.isEmpty {
+            return try PeerPolicy.parse(list)
+        }
+        return allowAnyPeer ? .anyPeer : nil
     }
 
     func run() throws {
@@ -75,8 +92,16 @@ struct MusicFCGI: ParsableCommand {
 
         let listening: ListeningSocket
         if let socket { listening = .unix(path: socket) } else if let listen { listening = .tcp(address: listen) } else { listening = .inherited }
+        let peers: PeerPolicy?
+        do { peers = try peerPolicy() } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+        if peers == .anyPeer {
+            logger.warning("--allow-any-peer: over TCP, ANY host that can reach this port can send requests as the web server (set \(PeerPolicy.environmentVariable) instead)")
+        }
         let server = FastCGIServer(
-            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes),
+            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes, peers: peers),
             responder: MusicResponder(api: api),
             logger: logger
         )

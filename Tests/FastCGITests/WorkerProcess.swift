@@ -21,30 +21,64 @@ final class WorkerProcess {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/worker.sock"
         let db = directory + "/music.sqlite"
-        let admin = Self.binDirectory + "/music-admin"
-        let worker = Self.binDirectory + "/music-fcgi"
-        guard FileManager.default.isExecutableFile(atPath: worker), FileManager.default.isExecutableFile(atPath: admin) else {
-            throw FastCGIClient.Failure(description: "build music-fcgi and music-admin first (looked in \(Self.binDirectory))")
-        }
-        let demo = try Self.run(admin, ["demo", "--db", db, "--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(demo.utf8)) as? [String: Any] ?? [:]
-        organizationID = object["organization_id"] as? String ?? ""
-        apiKey = object["api_key"] as? String ?? ""
-
-        process.executableURL = URL(fileURLWithPath: worker)
-        process.arguments = ["--socket", socketPath, "--db", db, "--threads", String(threads), "--log-level", "warning"]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        (organizationID, apiKey) = try Self.demo(db: db)
+        ownsDirectory = true
+        try start(["--socket", socketPath, "--db", db, "--threads", String(threads), "--log-level", "warning"])
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) { usleep(25_000) }
         guard FileManager.default.fileExists(atPath: socketPath) else { throw FastCGIClient.Failure(description: "the worker did not open its socket") }
     }
 
+    /// A worker serving `listener`'s socket on its file descriptor 0, as spawn-fcgi
+    /// and systemd hand it over; the listener (the test) keeps its own descriptor.
+    init(threads: Int = 16, inheriting listener: InheritedListener) throws {
+        directory = listener.directory
+        socketPath = listener.path
+        (organizationID, apiKey) = (listener.organizationID, listener.apiKey)
+        ownsDirectory = false
+        process.standardInput = FileHandle(fileDescriptor: listener.fd, closeOnDealloc: false)
+        try start(["--db", listener.database, "--threads", String(threads), "--log-level", "warning"])
+    }
+
+    private let ownsDirectory: Bool
+
+    private func start(_ arguments: [String]) throws {
+        let worker = Self.binDirectory + "/music-fcgi"
+        guard FileManager.default.isExecutableFile(atPath: worker) else {
+            throw FastCGIClient.Failure(description: "build music-fcgi first (looked in \(Self.binDirectory))")
+        }
+        process.executableURL = URL(fileURLWithPath: worker)
+        process.arguments = arguments
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+    }
+
+    /// Creates the demo data in `db`; returns its organization and API key.
+    static func demo(db: String) throws -> (String, String) {
+        let admin = binDirectory + "/music-admin"
+        guard FileManager.default.isExecutableFile(atPath: admin) else {
+            throw FastCGIClient.Failure(description: "build music-admin first (looked in \(binDirectory))")
+        }
+        let demo = try run(admin, ["demo", "--db", db, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(demo.utf8)) as? [String: Any] ?? [:]
+        return (object["organization_id"] as? String ?? "", object["api_key"] as? String ?? "")
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        try? FileManager.default.removeItem(atPath: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     func client() throws -> FastCGIClient { try FastCGIClient(socketPath: socketPath) }
+
+    /// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.
+    static func await(timeout: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            if Date() > deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
 
     /// Sends SIGTERM.
     func terminate() { kill(process.processIdentifier, SIGTERM) }
@@ -76,5 +110,45 @@ final class WorkerProcess {
         }
         if key { params.append(("HTTP_X_API_KEY", apiKey)) }
         return params
+    }
+}
+
+/// A listening unix socket the test owns and hands to workers on their fd 0,
+/// with a demo database they share.
+final class InheritedListener {
+    let directory: String
+    let path: String
+    let database: String
+    let fd: Int32
+    let organizationID: String
+    let apiKey: String
+
+    init() throws {
+        directory = "/tmp/music-fcgi-test-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/inherited.sock"
+        database = directory + "/music.sqlite"
+        (organizationID, apiKey) = try WorkerProcess.demo(db: database)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FastCGIClient.Failure(description: "socket() failed") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes.prefix(raw.count - 1))
+            raw[min(bytes.count, raw.count - 1)] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 128) == 0 else {
+            close(fd)
+            throw FastCGIClient.Failure(description: "bind/listen \(path) failed: errno \(errno)")
+        }
+    }
+
+    deinit {
+        close(fd)
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
