@@ -16,7 +16,8 @@ extension MusicAPI {
                     }
                     visibility = chosen
                 }
-                days = try body.optionalInteger("expires_in_days")
+                // Any count of days: above the maximum it is the maximum.
+                days = try body.optionalSaturatingInteger("expires_in_days")
             }
             let collectionID = parameters["collection_id"] ?? ""
             let (link, token) = try shares.create(for: collectionID, visibility: visibility, expiresInDays: days, as: caller)
