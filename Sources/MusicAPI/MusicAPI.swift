@@ -21,6 +21,7 @@ public final class MusicAPI: Sendable {
     let router = Router.music
     let healthCheck: HealthCheck
     let readCache = ReadCache()
+    let admittedKeys = AdmittedKeys()
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
@@ -105,21 +106,49 @@ public final class MusicAPI: Sendable {
         case .found(let endpoint, let parameters):
             let organizationID = parameters["organization_id"] ?? ""
             let presented = presentedKey ?? PresentedKey(context.apiKey)
-            let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
-                let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
-                context.userID = caller.userID
-                return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
-            }
             // One transaction per request: a read answers from the snapshot it
             // authenticated in; a change authenticates inside its own write.
             if context.request.method == .get {
                 return try cachedRead(endpoint, &context) { context in
-                    try store.read { _ in try authenticateAndHandle(&context) }
+                    try store.read { _ in
+                        let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
+                        context.userID = caller.userID
+                        return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
+                    }
                 }
             }
-            // Not for a missing or malformed key: its 401 must not cost a parse.
-            if presented.hash != nil { context.parseBodyAhead() }
-            return try store.write { _ in try authenticateAndHandle(&context) }
+            return try change(endpoint, parameters: parameters, presented: presented, organizationID: organizationID, &context)
+        }
+    }
+
+    /// A change: refused before it reaches the store's writer unless its key
+    /// authenticates (`AdmittedKeys`), then authenticated again inside its write.
+    private func change(_ endpoint: Endpoint, parameters: [String: String], presented: PresentedKey,
+                        organizationID: String, _ context: inout RequestContext) throws -> APIResponse {
+        // A missing or malformed key is a 401 here, before its body is parsed.
+        let keyHash = try presented.checkedHash()
+        if !admittedKeys.contains(keyHash: keyHash, organizationID: organizationID) {
+            _ = try authenticator.authenticate(presented, organizationID: organizationID)
+            admittedKeys.admit(keyHash: keyHash, organizationID: organizationID)
+        }
+        context.parseBodyAhead()
+        var refusedInWrite = false
+        do {
+            return try store.write { _ in
+                let caller: Caller
+                do {
+                    caller = try authenticator.authenticate(presented, organizationID: organizationID)
+                } catch {
+                    refusedInWrite = true
+                    throw error
+                }
+                context.userID = caller.userID
+                return try handle(endpoint, parameters: parameters, caller: caller, context: context)
+            }
+        } catch {
+            // Forgotten on this thread (the write may run on another).
+            if refusedInWrite { admittedKeys.forget(keyHash: keyHash, organizationID: organizationID) }
+            throw error
         }
     }
 
