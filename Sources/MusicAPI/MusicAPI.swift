@@ -21,6 +21,7 @@ public final class MusicAPI: Sendable {
     let router = Router.music
     let healthCheck: HealthCheck
     let readCache = ReadCache()
+    let admittedKeys = AdmittedKeys()
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
@@ -62,7 +63,8 @@ public final class MusicAPI: Sendable {
 
     /// The answer to a body over the cap, which the FastCGI layer has not read.
     public func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
-        let context = RequestContext(request: request, body: [])
+        var context = RequestContext(request: request, body: [])
+        context.loggedPath = loggedPath(of: context.target)
         let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
         log(context, response, started: monotonicNanoseconds())
         return response
@@ -85,41 +87,81 @@ public final class MusicAPI: Sendable {
             presentedKey = presented
             if let answer = readCacheProbe(keyHash: presented.hash, &context) { return answer }
         }
-        guard let segments = context.target.segments else { throw APIError.routeNotFound() }
-        switch router.match(method: context.request.method, path: segments) {
+        let segments: [String]
+        switch context.target.path {
+        case .segments(let decoded): segments = decoded
+        case .malformed: throw APIError.routeNotFound()
+        case .ambiguous: throw APIError.ambiguousPath
+        }
+        let match = router.match(method: context.request.method, path: segments)
+        switch match {
+        case .found(_, _, let route), .methodNotAllowed(_, let route):
+            context.loggedPath = route.loggedAs.map { $0[...] } ?? context.target.rawPath
+        case .notFound:
+            break
+        }
+        switch match {
         case .notFound:
             throw APIError.routeNotFound()
-        case .methodNotAllowed(let allowed):
+        case .methodNotAllowed(let allowed, _):
             var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
             response.head.headerFields.append(HTTPField(name: .allow, value: allowed.map(\.rawValue).joined(separator: ", ")))
             return response
-        case .found(.health, _):
+        case .found(.health, _, _):
             return health(context)
-        case .found(.openAPI, _):
+        case .found(.openAPI, _, _):
             guard let document = openAPIDocument else { throw APIError.routeNotFound() }
             var response = APIResponse(status: .ok, json: document, traceID: context.traceID)
             response.head.headerFields[.contentType] = "application/yaml"
             return response
-        case .found(.openShare, let parameters):
+        case .found(.openShare, let parameters, _):
             return try openShare(token: parameters["token"] ?? "", context: context)
-        case .found(let endpoint, let parameters):
+        case .found(let endpoint, let parameters, _):
             let organizationID = parameters["organization_id"] ?? ""
             let presented = presentedKey ?? PresentedKey(context.apiKey)
-            let authenticateAndHandle = { (context: inout RequestContext) throws -> APIResponse in
-                let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
-                context.userID = caller.userID
-                return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
-            }
             // One transaction per request: a read answers from the snapshot it
             // authenticated in; a change authenticates inside its own write.
             if context.request.method == .get {
                 return try cachedRead(endpoint, &context) { context in
-                    try store.read { _ in try authenticateAndHandle(&context) }
+                    try store.read { _ in
+                        let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
+                        context.userID = caller.userID
+                        return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
+                    }
                 }
             }
-            // Not for a missing or malformed key: its 401 must not cost a parse.
-            if presented.hash != nil { context.parseBodyAhead() }
-            return try store.write { _ in try authenticateAndHandle(&context) }
+            return try change(endpoint, parameters: parameters, presented: presented, organizationID: organizationID, &context)
+        }
+    }
+
+    /// A change: refused before it reaches the store's writer unless its key
+    /// authenticates (`AdmittedKeys`), then authenticated again inside its write.
+    private func change(_ endpoint: Endpoint, parameters: [String: String], presented: PresentedKey,
+                        organizationID: String, _ context: inout RequestContext) throws -> APIResponse {
+        // A missing or malformed key is a 401 here, before its body is parsed.
+        let keyHash = try presented.checkedHash()
+        if !admittedKeys.contains(keyHash: keyHash, organizationID: organizationID) {
+            _ = try authenticator.authenticate(presented, organizationID: organizationID)
+            admittedKeys.admit(keyHash: keyHash, organizationID: organizationID)
+        }
+        context.parseBodyAhead()
+        var refusedInWrite = false
+        do {
+            return try store.write { _ in
+                let caller: Caller
+                do {
+                    caller = try authenticator.authenticate(presented, organizationID: organizationID)
+                } catch {
+                    refusedInWrite = true
+                    throw error
+                }
+                context.userID = caller.userID
+                return try handle(endpoint, parameters: parameters, caller: caller, context: context)
+            }
+        } catch {
+            // Forgotten on this thread (the write may run on another).
+            if refusedInWrite { admittedKeys.forget(keyHash: keyHash, organizationID: organizationID) }
+            throw error
         }
     }
 
@@ -136,6 +178,8 @@ public final class MusicAPI: Sendable {
         let key = ReadCache.key(keyHash: keyHash, target: target)
         if let entry = readCache.lookup(key, stamp: stamp) {
             context.userID = entry.userID
+            // Only a routed read's answer is kept, and none of those holds a secret in its path.
+            context.loggedPath = context.target.rawPath
             return entry.response.retraced(context.traceID)
         }
         context.readCacheMiss = (key, stamp)
@@ -173,8 +217,19 @@ public final class MusicAPI: Sendable {
 
     // MARK: Log
 
+    /// The path the log shows for a request that was not routed: as `route` would set it.
+    private func loggedPath(of target: RequestTarget) -> Substring? {
+        guard let segments = target.segments, let route = router.routes.first(where: { $0.match(segments) != nil }) else {
+            return nil
+        }
+        return route.loggedAs.map { $0[...] } ?? target.rawPath
+    }
+
     /// One line per request: trace id, method, path, status, duration, user.
-    /// Never the key, never the body, never the query string. Written as one
+    /// Never the key, never the body, never the query string, never a share
+    /// token: the path is the one the router decided on (`loggedPath`), the
+    /// share route's masked, and "-" for a path no route takes, which could
+    /// be a token spelled another way. Written as one
     /// message in a fixed order (cheaper than metadata, one line per request),
     /// appended piece by piece: string interpolation made the log a sixth of a
     /// health request's instructions.
@@ -188,8 +243,11 @@ public final class MusicAPI: Sendable {
         line.append(contentsOf: " method=".utf8)
         line.appendUTF8(context.request.method.rawValue)
         line.append(contentsOf: " path=".utf8)
-        var path = context.target.loggablePath
-        path.withUTF8 { line.append(contentsOf: $0) }
+        if var path = context.loggedPath {
+            path.withUTF8 { line.append(contentsOf: $0) }
+        } else {
+            line.append(UInt8(ascii: "-"))
+        }
         line.append(contentsOf: " status=".utf8)
         line.appendDecimal(UInt64(response.head.status.code))
         line.append(contentsOf: " duration_ms=".utf8)

@@ -9,11 +9,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: bytes, as: UTF8.self)
     let target = RequestTarget(text)
     if let segments = target.segments {
-        // Decoded segments never contain an empty one and never the separator they came from.
+        // Decoded segments are never empty, never a dot segment, and never hold a separator.
         precondition(!segments.contains(""), "empty segment from \(text.debugDescription)")
+        precondition(!segments.contains(".") && !segments.contains(".."), "dot segment from \(text.debugDescription)")
+        precondition(!segments.contains { $0.contains("/") || $0.contains("\\") }, "separator in a segment from \(text.debugDescription)")
     }
     for name in ["limit", "offset", "collection_id", ""] { _ = target.query(name) }
-    _ = target.loggablePath
     _ = try? CollectionRules.checkName(text)
     _ = try? CollectionRules.checkDescription(text)
     _ = try? CollectionRules.checkCoverImageURL(text)

@@ -86,6 +86,12 @@ public struct APIError: Error, Equatable, Sendable {
         message: "This Idempotency-Key was already used with another request body.",
         systemMessage: "Idempotency-Key reused with a different body", details: ["field": "Idempotency-Key"])
 
+    /// A path with a dot segment or an encoded slash or backslash (`RequestTarget.Path.ambiguous`).
+    static let ambiguousPath = APIError(
+        status: .badRequest, code: "BAD_REQUEST", type: "client_error",
+        message: "The request path is not accepted.",
+        systemMessage: "The path holds a dot segment or an encoded slash or backslash")
+
     static let badRequest = APIError(
         status: .badRequest, code: "BAD_REQUEST", type: "client_error",
         message: "The request could not be understood.", systemMessage: "Malformed request framing")

@@ -42,7 +42,7 @@ extension MusicAPI {
             return response
 
         case .listCollections:
-            let (limit, offset) = try pageQuery(context, maximum: 100, defaultLimit: 50)
+            let (limit, offset) = try pageQuery(context, .collections)
             let items = try collections.list(limit: limit, offset: offset, as: caller)
             return pageResponse(items, limit: limit, offset: offset, bytesPerItem: 256, context: context) { $0.write($1) }
 
@@ -84,7 +84,7 @@ extension MusicAPI {
             return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
 
         case .listCollectionTracks:
-            let (limit, offset) = try pageQuery(context, maximum: 500, defaultLimit: 200)
+            let (limit, offset) = try pageQuery(context, .collectionTracks)
             let (collection, members) = try collections.members(of: collectionID, limit: limit, offset: offset, as: caller)
             return pageResponse(members, limit: limit, offset: offset, bytesPerItem: 96, context: context,
                                 extraFields: [HTTPField(name: .eTag, value: collection.etag)],

@@ -16,7 +16,8 @@ extension MusicAPI {
                     }
                     visibility = chosen
                 }
-                days = try body.optionalInteger("expires_in_days")
+                // Any count of days: above the maximum it is the maximum.
+                days = try body.optionalSaturatingInteger("expires_in_days")
             }
             let collectionID = parameters["collection_id"] ?? ""
             let (link, token) = try shares.create(for: collectionID, visibility: visibility, expiresInDays: days, as: caller)
@@ -42,9 +43,15 @@ extension MusicAPI {
         }
     }
 
-    /// `GET /v1/music/shared/{token}`, without a key.
+    /// `GET /v1/music/shared/{token}`, without a key: every track, or with
+    /// `limit` or `offset` one page of them, as the collection's track listing
+    /// pages its members (same parameters, limits and `limit`/`offset` fields).
     func openShare(token: String, context: RequestContext) throws -> APIResponse {
-        let view = try shares.open(token: token)
+        var page: (limit: Int, offset: Int)?
+        if context.target.query("limit") != nil || context.target.query("offset") != nil {
+            page = try pageQuery(context, .collectionTracks)
+        }
+        let view = try shares.open(token: token, page: page.map { (limit: $0.limit, fromPosition: $0.offset) })
         var json = JSONWriter(capacity: 256 + 160 * view.tracks.count)
         json.beginObject()
         json.key("kind"); json.string("collection")
@@ -76,6 +83,10 @@ extension MusicAPI {
             json.endArray()
         } else {
             json.key("message"); json.string("This collection is no longer available.")
+        }
+        if let page {
+            json.key("limit"); json.int(page.limit)
+            json.key("offset"); json.int(page.offset)
         }
         json.endObject()
         return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)

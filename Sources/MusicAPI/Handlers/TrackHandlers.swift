@@ -12,7 +12,7 @@ extension MusicAPI {
             return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
 
         case .listTracks:
-            let (limit, offset) = try pageQuery(context, maximum: 100, defaultLimit: 50)
+            let (limit, offset) = try pageQuery(context, .tracks)
             let collectionID = context.target.query("collection_id")
             if let collectionID, collectionID.isEmpty {
                 throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")

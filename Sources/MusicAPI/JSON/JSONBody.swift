@@ -56,6 +56,19 @@ struct JSONBody {
         }
     }
 
+    /// An optional integer of any size JSON carries (a number without a
+    /// fraction, as JSON Schema's `integer`), for a field whose rule clamps it:
+    /// beyond `Int`'s range it saturates at `Int.min` or `Int.max`.
+    func optionalSaturatingInteger(_ field: String) throws(MusicError) -> Int? {
+        switch object[field] {
+        case nil, .null?: return nil
+        case .number(let number)? where number.rounded() == number:
+            // -2^63 is an Int; 2^63 is the first Double above Int.max.
+            return number >= 0x1p63 ? .max : number < -0x1p63 ? .min : Int(number)
+        default: throw .validation(field: field, reason: "\(field) must be an integer")
+        }
+    }
+
     /// A required array of strings.
     func requiredStringArray(_ field: String) throws(MusicError) -> [String] {
         let elements: [JSONValue]

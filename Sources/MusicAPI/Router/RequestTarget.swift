@@ -1,6 +1,6 @@
 /// The request target split into decoded path segments and query parameters.
 struct RequestTarget {
-    /// The path as sent, without the query: what the log shows.
+    /// The path as sent, without the query.
     let rawPath: Substring
     private let rawQuery: Substring
 
@@ -17,10 +17,31 @@ struct RequestTarget {
         }
     }
 
-    /// Percent-decoded segments; `nil` when the path is not valid (bad escapes,
-    /// empty segments, invalid UTF-8), which no route matches. Split on use (once,
-    /// by the router): a read answered from the cache is never routed.
-    var segments: [String]? { Self.segments(of: rawPath) }
+    /// How the path reads, segment by segment.
+    enum Path: Equatable {
+        /// The segments, each percent-decoded once: as nginx reads `$uri` (it
+        /// files a request under a location by its decoded path), so both send
+        /// the same request to the same place.
+        case segments([String])
+        /// Not a path (no leading "/", an empty segment, a bad escape, invalid
+        /// UTF-8): no route matches it.
+        case malformed
+        /// A segment that is "." or ".." (written raw or percent-encoded), or
+        /// that holds a slash or backslash (raw or decoded): read one way here
+        /// and another by whatever resolves dot segments or decodes further,
+        /// so refused outright.
+        case ambiguous
+    }
+
+    /// The path split and decoded: on use (once, by the router), since a read
+    /// answered from the cache is never routed.
+    var path: Path { Self.path(of: rawPath) }
+
+    /// The decoded segments, `nil` for a malformed or ambiguous path.
+    var segments: [String]? {
+        if case .segments(let segments) = path { return segments }
+        return nil
+    }
 
     /// Whether the path has at least `count` segments, by its slashes (without
     /// splitting it).
@@ -34,14 +55,6 @@ struct RequestTarget {
             }
             return false
         }
-    }
-
-    /// The path for logs: a share token is a secret, so it never reaches a log.
-    var loggablePath: Substring {
-        var path = rawPath
-        let shared: StaticString = "/v1/music/shared/"
-        let isShared = path.withUTF8 { $0.starts(with: UnsafeBufferPointer(start: shared.utf8Start, count: shared.utf8CodeUnitCount)) }
-        return isShared ? "/v1/music/shared/[token]" : rawPath
     }
 
     /// The first value of query parameter `name`, percent-decoded.
@@ -59,10 +72,10 @@ struct RequestTarget {
     /// On the path's contiguous UTF-8 bytes: a segment without escapes (nearly
     /// all) becomes a String straight from its bytes (Substring searching and
     /// slicing cost 1,500 instructions a segment).
-    private static func segments(of path: Substring) -> [String]? {
+    private static func path(of path: Substring) -> Path {
         var path = path
-        return path.withUTF8 { bytes -> [String]? in
-            guard bytes.first == UInt8(ascii: "/") else { return nil }
+        return path.withUTF8 { bytes -> Path in
+            guard bytes.first == UInt8(ascii: "/") else { return .malformed }
             var segments: [String] = []
             segments.reserveCapacity(6)
             var start = 1
@@ -71,21 +84,33 @@ struct RequestTarget {
                 var escaped = false
                 while end < bytes.count, bytes[end] != UInt8(ascii: "/") {
                     if bytes[end] == UInt8(ascii: "%") { escaped = true }
+                    if bytes[end] == UInt8(ascii: "\\") { return .ambiguous }
                     end += 1
                 }
-                guard start < end else { return nil }
+                guard start < end else { return .malformed }
                 let segment = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                let text: String
                 if escaped {
-                    guard let decoded = percentDecoded(Substring(String(decoding: segment, as: UTF8.self)), plusIsSpace: false) else { return nil }
-                    segments.append(decoded)
+                    guard let decoded = percentDecoded(Substring(String(decoding: segment, as: UTF8.self)), plusIsSpace: false) else {
+                        return .malformed
+                    }
+                    if decoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }) { return .ambiguous }
+                    text = decoded
                 } else {
                     // The target is a String, so its bytes between two "/" are valid UTF-8.
-                    segments.append(String(decoding: segment, as: UTF8.self))
+                    text = String(decoding: segment, as: UTF8.self)
                 }
-                if end == bytes.count { return segments }
+                if isDotSegment(text) { return .ambiguous }
+                segments.append(text)
+                if end == bytes.count { return .segments(segments) }
                 start = end + 1
             }
         }
+    }
+
+    private static func isDotSegment(_ segment: String) -> Bool {
+        let utf8 = segment.utf8
+        return (utf8.count == 1 || utf8.count == 2) && utf8.allSatisfy { $0 == UInt8(ascii: ".") }
     }
 
     static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {

@@ -21,12 +21,16 @@ struct Route: Sendable {
 
     let segments: [Segment]
     let methods: [(HTTPRequest.Method, Endpoint)]
+    /// What the log shows for a path of this route, when its parameters are
+    /// secrets (a share token); `nil`: the path as sent.
+    let loggedAs: String?
 
-    init(_ pattern: String, _ methods: [(HTTPRequest.Method, Endpoint)]) {
+    init(_ pattern: String, _ methods: [(HTTPRequest.Method, Endpoint)], loggedAs: String? = nil) {
         segments = pattern.split(separator: "/").map { part in
             part.hasPrefix("{") ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
         self.methods = methods
+        self.loggedAs = loggedAs
     }
 
     /// The path parameters when `path` fits the pattern.

@@ -3,9 +3,9 @@ import HTTPTypes
 /// Maps a method and path to an endpoint and its path parameters.
 struct Router: Sendable {
     enum Match {
-        case found(Endpoint, [String: String])
+        case found(Endpoint, [String: String], Route)
         /// Known path, wrong method: the methods it allows.
-        case methodNotAllowed([HTTPRequest.Method])
+        case methodNotAllowed([HTTPRequest.Method], Route)
         case notFound
     }
 
@@ -15,7 +15,8 @@ struct Router: Sendable {
         Route("/v1/music/health", [(.get, .health)]),
         Route("/v1/music/openapi.yaml", [(.get, .openAPI)]),
         // Before the organization routes: "shared" is not an organization id.
-        Route("/v1/music/shared/{token}", [(.get, .openShare)]),
+        // Its token is a secret: never logged, however the path was spelled.
+        Route("/v1/music/shared/{token}", [(.get, .openShare)], loggedAs: "/v1/music/shared/[token]"),
         Route("/v1/music/{organization_id}/collections", [(.get, .listCollections), (.post, .createCollection)]),
         Route("/v1/music/{organization_id}/collections/{collection_id}",
               [(.get, .getCollection), (.patch, .updateCollection), (.delete, .deleteCollection)]),
@@ -34,9 +35,9 @@ struct Router: Sendable {
         for route in routes {
             guard let parameters = route.match(path) else { continue }
             if let endpoint = route.methods.first(where: { $0.0 == method })?.1 {
-                return .found(endpoint, parameters)
+                return .found(endpoint, parameters, route)
             }
-            return .methodNotAllowed(route.methods.map(\.0))
+            return .methodNotAllowed(route.methods.map(\.0), route)
         }
         return .notFound
     }

@@ -52,6 +52,9 @@ public struct PresentedKey: Sendable {
 
     /// The hash of a well-formed key.
     public var hash: String? { try? outcome.get() }
+
+    /// The hash of a well-formed key, else the 401 of a missing or malformed one.
+    public func checkedHash() throws(MusicError) -> String { try outcome.get() }
 }
 
 /// The hash of the last key each thread hashed: a client sends the same key

@@ -45,9 +45,10 @@ public struct ShareService: Sendable {
         }
     }
 
-    /// What a token opens. Unknown, revoked and expired tokens are one and the
-    /// same 404, so a token's history is not revealed.
-    public func open(token: String) throws -> SharedCollectionView {
+    /// What a token opens: every live track, or those of one page (`limit`
+    /// tracks from position `fromPosition` on). Unknown, revoked and expired
+    /// tokens are one and the same 404, so a token's history is not revealed.
+    public func open(token: String, page: (limit: Int, fromPosition: Int)? = nil) throws -> SharedCollectionView {
         let notFound = MusicError.notFound(reason: "Unknown, revoked or expired share link", details: [:])
         guard ShareToken.isWellFormed(token) else { throw notFound }
         let now = clock.now()
@@ -60,7 +61,8 @@ public struct ShareService: Sendable {
             guard let collection = try reader.anyCollection(id: link.collectionID), collection.deletedAt == nil else {
                 return SharedCollectionView(link: link, collection: nil, tracks: [])
             }
-            let tracks = try reader.memberTracks(collectionID: collection.id, fromPosition: 0, limit: CollectionRules.maxTracks)
+            let tracks = try reader.memberTracks(collectionID: collection.id, fromPosition: page?.fromPosition ?? 0,
+                                                 limit: page?.limit ?? CollectionRules.maxTracks)
             return SharedCollectionView(link: link, collection: collection, tracks: tracks)
         }
     }
