@@ -73,7 +73,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Applies any pending migration.
     public func migrate() throws {
-        try exclusive { try SQLiteMigrations.migrator.migrate($0) }
+        try exclusive { writer in try writer.writeWithoutTransaction { try SQLiteMigrations.migrate($0) } }
     }
 
     /// `body` alone on the writer connection, which may change anything: the

@@ -9,7 +9,7 @@ struct MusicAdmin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "music-admin",
         abstract: "Administration of the music collections service.",
-        subcommands: [Migrate.self, Org.self, UserCommand.self, Key.self, TrackCommand.self, DemoCommand.self,
+        subcommands: [Migrate.self, Org.self, UserCommand.self, Member.self, Key.self, TrackCommand.self, DemoCommand.self,
                       Backup.self, Restore.self]
     )
 }
@@ -130,6 +130,42 @@ struct UserCommand: ParsableCommand {
             let user = try AdminService(store: options.openStore())
                 .createUser(email: email, organizationID: org, capabilities: Set(capability.map(Capability.init(rawValue:))))
             try options.report([("id", user.id), ("email", user.email), ("organization_id", org), ("capabilities", capability.sorted())])
+        }
+    }
+}
+
+struct Member: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Memberships: a user may belong to several organizations.", subcommands: [Add.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a user a member of an organization; for a member already, set its capabilities to those given.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The user id (usr_...).") var user: String
+        @Option(help: "A capability to grant, e.g. USE_MUSIC_GENERATION (repeatable; none: a member without capabilities).")
+        var capability: [String] = []
+
+        func run() throws {
+            let (change, previous) = try AdminService(store: options.openStore())
+                .addMember(userID: user, organizationID: org, capabilities: Set(capability.map(Capability.init(rawValue:))))
+            var fields: [(String, Any)] = [("id", user), ("user_id", user), ("organization_id", org), ("status", change.rawValue),
+                                           ("capabilities", Set(capability).sorted())]
+            if let previous { fields.append(("previous_capabilities", previous.map(\.rawValue).sorted())) }
+            try options.report(fields)
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a user's membership of an organization.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The user id (usr_...).") var user: String
+
+        func run() throws {
+            try AdminService(store: options.openStore()).removeMember(userID: user, organizationID: org)
+            try options.report([("id", user), ("user_id", user), ("organization_id", org), ("status", "removed")])
         }
     }
 }
