@@ -99,12 +99,37 @@ enum PostgresMigrations {
             );
             CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
             """),
+        // As SQLite's v5: older records keep the organization of their Location.
+        ("v5: idempotency records per organization", """
+            CREATE TABLE idempotency_records (
+                organization_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                response_body BYTEA NOT NULL,
+                location TEXT,
+                etag TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (organization_id, user_id, key)
+            );
+            CREATE INDEX idempotency_records_by_age ON idempotency_records(created_at);
+            INSERT INTO idempotency_records
+                SELECT split_part(location, '/', 4), user_id, key, request_hash, status, response_body, location, etag, created_at
+                FROM idempotency_keys
+                WHERE location LIKE '/v1/music/%/collections/%' AND split_part(location, '/', 4) <> '';
+            DROP TABLE idempotency_keys;
+            """),
     ]
 
-    /// Runs inside a transaction; the advisory lock makes concurrent starts wait
-    /// for the first to finish, then find nothing left to do.
+    /// The advisory lock every migration (and schema creation) holds.
+    static let lockKey = 7_316_001
+
+    /// Runs inside a transaction; the advisory lock, taken before the list of
+    /// applied migrations is read, makes concurrent starts wait for the first
+    /// to finish, then find nothing left to do.
     static func migrate(_ connection: PostgresConnection) throws {
-        try connection.execute(simple: "SELECT pg_advisory_xact_lock(7316001)")
+        try connection.execute(simple: "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(\(lockKey))")
         try connection.execute(simple: """
             CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
             """)

@@ -29,12 +29,15 @@ import Glibc
 ///   used at once, so an idle pool survives a database restart unnoticed.
 public final class PostgresStore: Store, @unchecked Sendable {
     private let pool: ConnectionPool
+    /// The time bounds (from the URL's `music_` parameters, else the defaults).
+    public let limits: PostgresLimits
     /// The transaction open on this thread, if any (an `OpenTransaction`).
     private var openKey = pthread_key_t()
     static let maxAttempts = 8
 
     /// - Parameters:
-    ///   - url: a libpq connection string: `postgres://user@host/db?...` or `host=... dbname=...`.
+    ///   - url: a libpq connection string: `postgres://user@host/db?...` or `host=... dbname=...`;
+    ///     it may set the time bounds (see `PostgresLimits`).
     ///   - schema: a schema to work in (created if missing); tests give each store its own.
     ///   - connections: the pool's size for this process.
     ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
@@ -49,23 +52,36 @@ public final class PostgresStore: Store, @unchecked Sendable {
         if let schema, !plain(schema, "") {
             throw StoreUnavailableError(reason: "schema names are letters, digits and _")
         }
-        var setup = "SET application_name TO '\(application)'"
+        let settings = try PostgresConnectionSettings(url: url)
+        limits = settings.limits
+        var setup = "SET application_name TO '\(application)'; \(settings.limits.sessionSettings)"
         if let schema { setup += "; SET search_path TO \(schema)" }
-        pool = ConnectionPool(conninfo: url, sessionSetup: setup, size: max(1, connections))
+        pool = ConnectionPool(settings: settings, sessionSetup: setup, size: max(1, connections))
         pthread_key_create(&openKey, nil)
         if let schema {
             // Once, before any session sets its search_path to it.
-            let connection = try PostgresConnection(conninfo: url, sessionSetup: nil)
-            try connection.execute(simple: "CREATE SCHEMA IF NOT EXISTS \(schema)")
+            // Under the migrations' lock: two CREATE SCHEMA IF NOT EXISTS at once can
+            // both find it missing, and the second fails on the catalog's unique index.
+            let connection = try PostgresConnection(settings: settings, sessionSetup: nil, deadline: nil)
+            try connection.execute(simple: """
+                BEGIN; SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey)); CREATE SCHEMA IF NOT EXISTS \(schema); COMMIT
+                """)
         }
         if migrate { try self.migrate() }
     }
 
     deinit { pthread_key_delete(openKey) }
 
+    /// When a transaction starting now must be over.
+    private func deadline() -> UInt64 {
+        monotonicNanoseconds() + UInt64(limits.transactionTimeoutMilliseconds) * 1_000_000
+    }
+
     /// Applies pending migrations (under an advisory lock: hosts may start together).
+    /// Migrations are not requests: no time bound (a rebuild of a large table
+    /// may take minutes, and a second host waits for the first to finish).
     public func migrate() throws {
-        try transaction(begin: "BEGIN", writing: true) { _, connection in
+        try transaction(begin: "BEGIN", writing: true, bounded: false) { _, connection in
             try PostgresMigrations.migrate(connection)
         }
     }
@@ -115,11 +131,28 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     /// Runs `body` in a transaction on a pooled connection, again from the start
     /// after a retryable failure, or on a reopened connection when the first
-    /// statement found the connection dead (nothing had run).
-    private func transaction<T>(begin: String, writing: Bool,
+    /// statement found the connection dead (nothing had run). The whole of it,
+    /// the pool wait included, ends within `limits.transactionTimeoutMilliseconds`.
+    private func transaction<T>(begin: String, writing: Bool, bounded: Bool = true,
                                 _ body: (PostgresTransaction, PostgresConnection) throws -> T) throws -> T {
-        let connection = try pool.checkout()
-        defer { pool.checkin(connection) }
+        let deadline = bounded ? deadline() : UInt64.max
+        let poolBound = monotonicNanoseconds() + UInt64(limits.poolWaitMilliseconds) * 1_000_000
+        do {
+            let connection = try pool.checkout(until: min(deadline, poolBound), deadline: deadline)
+            connection.deadline = bounded ? deadline : nil
+            defer {
+                connection.deadline = nil
+                pool.checkin(connection)
+            }
+            return try transaction(on: connection, begin: begin, writing: writing, body)
+        } catch let exceeded as DeadlineExceeded {
+            throw StoreUnavailableError(
+                reason: "PostgreSQL: the transaction's \(limits.transactionTimeoutMilliseconds) ms ran out waiting for \(exceeded.waitingFor)")
+        }
+    }
+
+    private func transaction<T>(on connection: PostgresConnection, begin: String, writing: Bool,
+                                _ body: (PostgresTransaction, PostgresConnection) throws -> T) throws -> T {
         var attempt = 1
         var reopened = false
         while true {
@@ -158,7 +191,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
 /// A fixed number of connections, opened on first use, handed to one thread at a time.
 final class ConnectionPool: @unchecked Sendable {
-    private let conninfo: String
+    private let settings: PostgresConnectionSettings
     private let sessionSetup: String?
     private let size: Int
     private var idle: [PostgresConnection] = []
@@ -166,12 +199,17 @@ final class ConnectionPool: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var available = pthread_cond_t()
 
-    init(conninfo: String, sessionSetup: String?, size: Int) {
-        self.conninfo = conninfo
+    init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int) {
+        self.settings = settings
         self.sessionSetup = sessionSetup
         self.size = size
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&available, nil)
+        // Timed waits on the monotonic clock, as every deadline here.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&available, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -179,9 +217,17 @@ final class ConnectionPool: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    func checkout() throws -> PostgresConnection {
+    /// A connection, waiting for one to be free until `bound` at most; a new
+    /// one connects within `deadline` (the transaction's).
+    func checkout(until bound: UInt64, deadline: UInt64) throws -> PostgresConnection {
         pthread_mutex_lock(&mutex)
-        while idle.isEmpty && opened >= size { pthread_cond_wait(&available, &mutex) }
+        var wake = timespec(tv_sec: Int(bound / 1_000_000_000), tv_nsec: Int(bound % 1_000_000_000))
+        while idle.isEmpty && opened >= size {
+            if pthread_cond_timedwait(&available, &mutex, &wake) == ETIMEDOUT, idle.isEmpty && opened >= size {
+                pthread_mutex_unlock(&mutex)
+                throw StoreUnavailableError(reason: "no PostgreSQL connection of the pool's \(size) came free in time")
+            }
+        }
         if let connection = idle.popLast() {
             pthread_mutex_unlock(&mutex)
             return connection
@@ -189,7 +235,7 @@ final class ConnectionPool: @unchecked Sendable {
         opened += 1
         pthread_mutex_unlock(&mutex)
         do {
-            return try PostgresConnection(conninfo: conninfo, sessionSetup: sessionSetup)
+            return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline)
         } catch {
             pthread_mutex_lock(&mutex)
             opened -= 1

@@ -74,6 +74,10 @@ struct PostgresTransaction: StoreWriter {
             """, [membership.organizationID, membership.userID, capabilities])
     }
 
+    func removeMembership(userID: String, organizationID: String) throws -> Bool {
+        try connection.execute("DELETE FROM memberships WHERE user_id = $1 AND organization_id = $2", [userID, organizationID]) > 0
+    }
+
     func insert(_ key: APIKeyRecord) throws {
         try connection.execute("INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES ($1, $2, $3, $4, $5)",
                                [key.id, key.userID, key.hash, key.active, key.createdAt])
@@ -105,8 +109,15 @@ struct PostgresTransaction: StoreWriter {
         return try first(sql, [id, organizationID]) { Self.track(from: $0) }
     }
 
+    /// In a write (adding the track to a collection), the track's row is locked
+    /// `FOR SHARE` to the end of the transaction: a concurrent `track delete`
+    /// (an UPDATE of the row) waits for the add to commit and then finds the new
+    /// member among the collections it empties; a delete that came first makes
+    /// this check wait and see the track deleted.
     func trackExists(id: String, organizationID: String) throws -> Bool {
-        let sql = "SELECT 1 FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL"
+        let sql = writing
+            ? "SELECT 1 FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL FOR SHARE"
+            : "SELECT 1 FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL"
         return try first(sql, [id, organizationID]) { _ in true } ?? false
     }
 
@@ -132,6 +143,8 @@ struct PostgresTransaction: StoreWriter {
         try connection.query("SELECT collection_id FROM collection_tracks WHERE track_id = $1 ORDER BY collection_id", [trackID]) { $0.string(0) }
     }
 
+    /// The UPDATE locks the track's row before `collectionIDs(containing:)` runs
+    /// (a statement of its own, so it sees every add that committed meanwhile).
     func markTrackDeleted(id: String, at time: Timestamp) throws -> Bool {
         try connection.execute("UPDATE tracks SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", [time, id]) > 0
     }
@@ -150,34 +163,37 @@ struct PostgresTransaction: StoreWriter {
 
     // MARK: Idempotency keys
 
-    func idempotencyRecord(userID: String, key: String) throws -> IdempotencyRecord? {
+    func idempotencyRecord(organizationID: String, userID: String, key: String) throws -> IdempotencyRecord? {
         if writing {
             // Held to the end of the transaction: a concurrent request with the same
             // key waits here, then reads the answer this one keeps.
-            try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))", [userID, key])
+            try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2 || ' ' || $3, 0))",
+                                   [organizationID, userID, key])
         }
         let sql = """
-            SELECT user_id, key, request_hash, status, response_body, location, etag, created_at
-            FROM idempotency_keys WHERE user_id = $1 AND key = $2
+            SELECT organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at
+            FROM idempotency_records WHERE organization_id = $1 AND user_id = $2 AND key = $3
             """
-        return try first(sql, [userID, key]) { row in
+        return try first(sql, [organizationID, userID, key]) { row in
             IdempotencyRecord(
-                userID: row.string(0), key: row.string(1), requestHash: row.string(2), status: row.int(3),
-                body: row.bytes(4), location: row.optionalString(5), etag: row.optionalString(6), createdAt: row.timestamp(7)
+                organizationID: row.string(0), userID: row.string(1), key: row.string(2), requestHash: row.string(3),
+                status: row.int(4), body: row.bytes(5), location: row.optionalString(6), etag: row.optionalString(7),
+                createdAt: row.timestamp(8)
             )
         }
     }
 
     func keep(_ record: IdempotencyRecord) throws {
-        try connection.execute("DELETE FROM idempotency_keys WHERE created_at <= $1",
+        try connection.execute("DELETE FROM idempotency_records WHERE created_at <= $1",
                                [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
         // An expired record of the same key was just deleted; any other conflict
         // is a concurrent duplicate, and its unique violation retries this transaction.
         try connection.execute("""
-            INSERT INTO idempotency_keys (user_id, key, request_hash, status, response_body, location, etag, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            INSERT INTO idempotency_records
+                (organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             """, [
-                record.userID, record.key, record.requestHash, record.status, PostgresBytes(bytes: record.body),
+                record.organizationID, record.userID, record.key, record.requestHash, record.status, PostgresBytes(bytes: record.body),
                 record.location, record.etag, record.createdAt,
             ])
     }

@@ -1,15 +1,15 @@
 import GRDB
 
-/// The schema, versioned with GRDB's `DatabaseMigrator`.
+/// The schema, versioned: migrations applied in order, each recorded in
+/// `grdb_migrations` (the table GRDB's `DatabaseMigrator` keeps, so databases
+/// it migrated carry on).
 ///
 /// Sized for large collections: members carry a dense `position` indexed per
 /// collection, so appending (`position = track_count`) and reading a page deep
 /// in a collection (`position >= offset`) cost the same at 10 or 10,000 tracks.
 enum SQLiteMigrations {
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
+    static let migrations: [(name: String, sql: String)] = [
+        ("v1", """
                 CREATE TABLE organizations (
                     id TEXT PRIMARY KEY NOT NULL,
                     name TEXT NOT NULL,
@@ -74,10 +74,8 @@ enum SQLiteMigrations {
                     PRIMARY KEY (collection_id, track_id)
                 ) WITHOUT ROWID;
                 CREATE INDEX collection_tracks_by_position ON collection_tracks(collection_id, position);
-                """)
-        }
-        migrator.registerMigration("v2: share links") { db in
-            try db.execute(sql: """
+                """),
+        ("v2: share links", """
                 CREATE TABLE share_links (
                     id TEXT PRIMARY KEY NOT NULL,
                     token_hash TEXT NOT NULL UNIQUE,
@@ -91,10 +89,8 @@ enum SQLiteMigrations {
                 );
                 CREATE INDEX collection_tracks_by_track ON collection_tracks(track_id);
                 CREATE INDEX tracks_newest ON tracks(organization_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
-                """)
-        }
-        migrator.registerMigration("v3: idempotency keys") { db in
-            try db.execute(sql: """
+                """),
+        ("v3: idempotency keys", """
                 CREATE TABLE idempotency_keys (
                     user_id TEXT NOT NULL,
                     key TEXT NOT NULL,
@@ -107,15 +103,13 @@ enum SQLiteMigrations {
                     PRIMARY KEY (user_id, key)
                 ) WITHOUT ROWID;
                 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
-                """)
-        }
-        migrator.registerMigration("v4: collections without AUTOINCREMENT") { db in
-            // AUTOINCREMENT read and rewrote sqlite_sequence on every create. Rows of
-            // collections are never deleted (a deletion is a deleted_at), so a plain
-            // INTEGER PRIMARY KEY hands out the same increasing numbers: max + 1.
-            // SQLite's table rebuild (https://www.sqlite.org/lang_altertable.html#otheralter);
-            // GRDB runs a migration with foreign keys off and checks them after.
-            try db.execute(sql: """
+                """),
+        // AUTOINCREMENT read and rewrote sqlite_sequence on every create. Rows of
+        // collections are never deleted (a deletion is a deleted_at), so a plain
+        // INTEGER PRIMARY KEY hands out the same increasing numbers: max + 1.
+        // SQLite's table rebuild (https://www.sqlite.org/lang_altertable.html#otheralter);
+        // migrations run with foreign keys off and checked before the commit.
+        ("v4: collections without AUTOINCREMENT", """
                 CREATE TABLE collections_rebuilt (
                     seq INTEGER PRIMARY KEY,
                     id TEXT NOT NULL UNIQUE,
@@ -141,8 +135,67 @@ enum SQLiteMigrations {
                     ON collections(organization_id, owner_user_id, created_at DESC, seq DESC)
                     WHERE deleted_at IS NULL;
                 DELETE FROM sqlite_sequence WHERE name = 'collections';
-                """)
+                """),
+        // Records keyed by organization, user and key. Older records keep working:
+        // their organization is the one in the Location they kept (every kept
+        // answer is a create's 201); one without it is dropped (at most a day's).
+        ("v5: idempotency records per organization", """
+            CREATE TABLE idempotency_records (
+                organization_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                response_body BLOB NOT NULL,
+                location TEXT,
+                etag TEXT,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (organization_id, user_id, key)
+            ) WITHOUT ROWID;
+            CREATE INDEX idempotency_records_by_age ON idempotency_records(created_at);
+            INSERT INTO idempotency_records
+                SELECT substr(location, 11, instr(substr(location, 11), '/') - 1),
+                       user_id, key, request_hash, status, response_body, location, etag, created_at
+                FROM idempotency_keys
+                WHERE location LIKE '/v1/music/%/collections/%' AND instr(substr(location, 11), '/') > 1;
+            DROP TABLE idempotency_keys;
+            """),
+    ]
+
+    /// GRDB's migrator over the same list (tests build older schemas with it).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in migrations {
+            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
         }
         return migrator
+    }
+
+    /// Applies the pending migrations in one `BEGIN IMMEDIATE` transaction that
+    /// also reads the list of applied ones: processes starting together on one
+    /// file take turns, and the later ones find nothing left to do. (GRDB's
+    /// migrator reads the list outside its transactions, so two of them both
+    /// ran v1 and the second failed.) Foreign keys are off while the tables
+    /// are rebuilt and checked before the commit
+    /// (https://www.sqlite.org/lang_altertable.html#otheralter).
+    static func migrate(_ db: Database) throws {
+        try db.execute(sql: "PRAGMA foreign_keys = OFF")
+        defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+        try db.execute(sql: "BEGIN IMMEDIATE TRANSACTION")
+        do {
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+            let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+            for migration in migrations where !applied.contains(migration.name) {
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.name])
+            }
+            if try Row.fetchOne(db, sql: "PRAGMA foreign_key_check") != nil {
+                throw DatabaseError(resultCode: .SQLITE_CONSTRAINT_FOREIGNKEY, message: "a migration broke a foreign key")
+            }
+            try db.execute(sql: "COMMIT TRANSACTION")
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            throw error
+        }
     }
 }

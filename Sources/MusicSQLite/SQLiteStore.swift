@@ -1,4 +1,5 @@
 import CSQLiteTuning
+import Foundation
 import GRDB
 import MusicCore
 #if canImport(Glibc)
@@ -27,6 +28,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// What the writer knows of credentials (see `WriterCredentials`).
     let writerCredentials = WriterCredentials()
     private var readerKey = pthread_key_t()
+    /// Held shared while this store is open: see `OpenLock`.
+    private let openLock: OpenLock
     /// The connection of the read transaction open on this thread, if any.
     private var openReadKey = pthread_key_t()
     /// The writer connection, while this thread runs a write of the group transaction.
@@ -42,6 +45,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
         self.path = path
         self.configuration = configuration
+        openLock = try OpenLock(databasePath: path)
         var writerConfiguration = configuration
         writerConfiguration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -4096")
@@ -73,7 +77,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Applies any pending migration.
     public func migrate() throws {
-        try exclusive { try SQLiteMigrations.migrator.migrate($0) }
+        try exclusive { writer in try writer.writeWithoutTransaction { try SQLiteMigrations.migrate($0) } }
     }
 
     /// `body` alone on the writer connection, which may change anything: the
@@ -155,18 +159,52 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// A consistent copy of the database at `path`, taken with SQLite's online
-    /// backup from one read snapshot while workers keep writing.
-    public func backup(to path: String) throws {
-        let destination = try DatabaseQueue(path: path)
+    /// backup from one read snapshot while workers keep writing. The copy is
+    /// private (mode 0600) and appears under its name only whole: it is written
+    /// to a temporary name in the same folder, synced, checked, then linked to
+    /// `path` (never replacing a file there) and the folder synced. Returns the
+    /// copy's integrity check ("ok").
+    @discardableResult
+    public func backup(to path: String) throws -> String {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let temporary = folder + "/." + url.lastPathComponent + ".partial-\(getpid())"
+        let created = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard created >= 0 else {
+            throw SQLiteFileRefusal("cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        _ = fchmod(created, 0o600) // whatever the umask
+        close(created)
+        defer {
+            unlink(temporary)
+            unlink(temporary + "-journal")
+        }
+        let destination = try DatabaseQueue(path: temporary)
         try readerForThisThread().backup(to: destination)
+        try destination.close()
+        try BackupFile.sync(temporary)
+        let check = try BackupFile.verify(temporary)
+        guard link(temporary, path) == 0 else {
+            throw SQLiteFileRefusal(errno == EEXIST ? "\(path) exists; choose a new file"
+                                                    : "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        try BackupFile.sync(folder, directory: true)
+        return check
     }
 
     /// Replaces the whole content of this database with the backup at `path`
-    /// (SQLite's backup API, under the write lock; stop the workers first).
+    /// (SQLite's backup API, under the write lock). Refused, changing nothing,
+    /// when the backup is empty, unsound or not this service's, and while any
+    /// other store (a worker, another music-admin) has this database open. The
+    /// backup is read immutable: never written, locked or given a -wal.
     public func restore(from path: String) throws {
-        var readOnly = Configuration()
-        readOnly.readonly = true
-        let source = try DatabaseQueue(path: path, configuration: readOnly)
+        try BackupFile.verify(path)
+        guard openLock.tryExclusive() else {
+            throw SQLiteFileRefusal("the database is open in another process (workers running?): stop them first; nothing restored")
+        }
+        defer { openLock.shared() }
+        let source = try BackupFile.openUntouched(path)
+        defer { try? source.close() }
         try exclusive { writer in try source.backup(to: writer) }
     }
 

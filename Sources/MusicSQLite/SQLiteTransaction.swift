@@ -88,6 +88,12 @@ struct SQLiteTransaction: StoreWriter {
             """, [membership.organizationID, membership.userID, capabilities])
     }
 
+    func removeMembership(userID: String, organizationID: String) throws -> Bool {
+        writerCredentials?.credentialsChanged()
+        try execute("DELETE FROM memberships WHERE user_id = ? AND organization_id = ?", [userID, organizationID])
+        return db.changesCount > 0
+    }
+
     func insert(_ key: APIKeyRecord) throws {
         writerCredentials?.credentialsChanged()
         try execute("INSERT INTO api_keys (id, user_id, key_hash, active, created_at) VALUES (?, ?, ?, ?, ?)", [key.id, key.userID, key.hash, key.active, key.createdAt.secondsSince1970])
@@ -160,27 +166,29 @@ struct SQLiteTransaction: StoreWriter {
 
     // MARK: Idempotency keys
 
-    func idempotencyRecord(userID: String, key: String) throws -> IdempotencyRecord? {
+    func idempotencyRecord(organizationID: String, userID: String, key: String) throws -> IdempotencyRecord? {
         let sql = """
-            SELECT user_id, key, request_hash, status, response_body, location, etag, created_at
-            FROM idempotency_keys WHERE user_id = ? AND key = ?
+            SELECT organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at
+            FROM idempotency_records WHERE organization_id = ? AND user_id = ? AND key = ?
             """
-        return try first(sql, [userID, key]) { row in
+        return try first(sql, [organizationID, userID, key]) { row in
             IdempotencyRecord(
-                userID: row.string(0), key: row.string(1), requestHash: row.string(2), status: row.int(3), body: row.bytes(4),
-                location: row.optionalString(5), etag: row.optionalString(6), createdAt: row.timestamp(7)
+                organizationID: row.string(0), userID: row.string(1), key: row.string(2), requestHash: row.string(3),
+                status: row.int(4), body: row.bytes(5), location: row.optionalString(6), etag: row.optionalString(7),
+                createdAt: row.timestamp(8)
             )
         }
     }
 
     func keep(_ record: IdempotencyRecord) throws {
-        try execute("DELETE FROM idempotency_keys WHERE created_at <= ?", [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
+        try execute("DELETE FROM idempotency_records WHERE created_at <= ?",
+                    [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
         try execute("""
-            INSERT OR REPLACE INTO idempotency_keys
-                (user_id, key, request_hash, status, response_body, location, etag, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO idempotency_records
+                (organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [
-                record.userID, record.key, record.requestHash, record.status, record.body,
+                record.organizationID, record.userID, record.key, record.requestHash, record.status, record.body,
                 record.location, record.etag, record.createdAt.secondsSince1970,
             ])
     }

@@ -9,7 +9,7 @@ struct MusicAdmin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "music-admin",
         abstract: "Administration of the music collections service.",
-        subcommands: [Migrate.self, Org.self, UserCommand.self, Key.self, TrackCommand.self, DemoCommand.self,
+        subcommands: [Migrate.self, Org.self, UserCommand.self, Member.self, Key.self, TrackCommand.self, DemoCommand.self,
                       Backup.self, Restore.self]
     )
 }
@@ -68,7 +68,8 @@ struct Migrate: ParsableCommand {
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy the live database to PATH, consistently, while workers write (SQLite online backup)."
+        abstract: "Copy the live database to PATH, consistently, while workers write (SQLite online backup).",
+        discussion: "The copy is mode 0600, written under a temporary name in PATH's folder, synced, checked, then given its name."
     )
     @OptionGroup var options: CommonOptions
     @Argument(help: "The backup file to write (must not exist).") var path: String
@@ -76,15 +77,15 @@ struct Backup: ParsableCommand {
     func run() throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists; choose a new file") }
         let store = try options.openSQLiteStore(for: "backup")
-        try store.backup(to: path)
-        let check = try SQLiteStore(path: path, migrate: false).integrityCheck()
+        let check = try store.backup(to: path)
         try options.report([("id", path), ("integrity", check)])
     }
 }
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replace the database with a backup. Stop the workers first (deploy/down)."
+        abstract: "Replace the database with a backup. Refused while workers have it open (deploy/down first).",
+        discussion: "The backup is checked (not empty, integrity_check, this service's schema) without being modified."
     )
     @OptionGroup var options: CommonOptions
     @Argument(help: "The backup file to restore.") var path: String
@@ -92,9 +93,6 @@ struct Restore: ParsableCommand {
     func run() throws {
         guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no backup at \(path)") }
         let store = try options.openSQLiteStore(for: "restore")
-        guard try SQLiteStore(path: path, migrate: false).integrityCheck() == "ok" else {
-            throw ValidationError("\(path) fails the integrity check; nothing restored")
-        }
         try store.restore(from: path)
         try store.migrate()
         try options.report([("id", path), ("integrity", try store.integrityCheck())])
@@ -130,6 +128,42 @@ struct UserCommand: ParsableCommand {
             let user = try AdminService(store: options.openStore())
                 .createUser(email: email, organizationID: org, capabilities: Set(capability.map(Capability.init(rawValue:))))
             try options.report([("id", user.id), ("email", user.email), ("organization_id", org), ("capabilities", capability.sorted())])
+        }
+    }
+}
+
+struct Member: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Memberships: a user may belong to several organizations.", subcommands: [Add.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a user a member of an organization; for a member already, set its capabilities to those given.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The user id (usr_...).") var user: String
+        @Option(help: "A capability to grant, e.g. USE_MUSIC_GENERATION (repeatable; none: a member without capabilities).")
+        var capability: [String] = []
+
+        func run() throws {
+            let (change, previous) = try AdminService(store: options.openStore())
+                .addMember(userID: user, organizationID: org, capabilities: Set(capability.map(Capability.init(rawValue:))))
+            var fields: [(String, Any)] = [("id", user), ("user_id", user), ("organization_id", org), ("status", change.rawValue),
+                                           ("capabilities", Set(capability).sorted())]
+            if let previous { fields.append(("previous_capabilities", previous.map(\.rawValue).sorted())) }
+            try options.report(fields)
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a user's membership of an organization.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The organization id (org_...).") var org: String
+        @Option(help: "The user id (usr_...).") var user: String
+
+        func run() throws {
+            try AdminService(store: options.openStore()).removeMember(userID: user, organizationID: org)
+            try options.report([("id", user), ("user_id", user), ("organization_id", org), ("status", "removed")])
         }
     }
 }

@@ -49,3 +49,25 @@ def test_backup_taken_under_load_restores_consistently(stack, tmp_path):
             OR (count(m.track_id) > 0 AND max(m.position) != count(m.track_id) - 1)""")
     assert broken == []
     assert sql(restored, "PRAGMA integrity_check") == ["ok"]
+
+
+def test_backup_is_private_and_restore_refused_while_workers_run(stack, tmp_path):
+    """A backup is mode 0600; restoring onto the live database while the workers
+    have it open is refused, and the stack keeps serving its data."""
+    import os
+    import stat
+
+    backup = tmp_path / "private.sqlite"
+    assert stack.admin("backup", str(backup))["integrity"] == "ok"
+    assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["private.sqlite"]
+    before = backup.read_bytes()
+
+    live = stack.var / "music.sqlite"
+    result = subprocess.run([os.path.join(os.environ["MUSIC_BIN_DIR"], "music-admin"), "restore", str(backup),
+                             "--db", str(live), "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "open in another process" in result.stderr
+    assert backup.read_bytes() == before
+    response = requests.get(f"{stack.api}/collections", headers={"X-API-Key": stack.key}, verify=stack.cert, timeout=10)
+    assert response.status_code == 200

@@ -145,10 +145,10 @@ struct StoreTests {
                                            organizationID: caller.organizationID, ownerID: caller.userID)[0]
         #expect(try store.read { try $0.track(id: track.id, organizationID: caller.organizationID) } == track)
         let bytes: [UInt8] = Array(0...255)
-        let record = IdempotencyRecord(userID: caller.userID, key: "k\u{1}\"", requestHash: "h", status: 201, body: bytes,
+        let record = IdempotencyRecord(organizationID: caller.organizationID, userID: caller.userID, key: "k\u{1}\"", requestHash: "h", status: 201, body: bytes,
                                        location: nil, etag: "\"1\"", createdAt: .init(secondsSince1970: 1_782_642_600))
         try store.write { try $0.keep(record) }
-        #expect(try store.read { try $0.idempotencyRecord(userID: caller.userID, key: "k\u{1}\"") } == record)
+        #expect(try store.read { try $0.idempotencyRecord(organizationID: caller.organizationID, userID: caller.userID, key: "k\u{1}\"") } == record)
     }
 
     @Test("a failing transaction leaves nothing behind")

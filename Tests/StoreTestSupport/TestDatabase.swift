@@ -49,6 +49,30 @@ public final class TestDatabase: @unchecked Sendable {
         }
     }
 
+    /// Another PostgreSQL store on this test's schema, with `parameters` added
+    /// to the URL (time bounds) and, with a proxy, reaching the server through it
+    /// over TCP. Nil on SQLite.
+    public func anotherPostgresStore(parameters: String, through proxy: FreezableProxy? = nil, connections: Int = 4) throws -> PostgresStore? {
+        guard case .postgres(let url, let schema) = kind else { return nil }
+        var target = url
+        if let proxy {
+            let database = URLComponents(string: url)?.path.dropFirst() ?? "postgres"
+            target = "postgresql://postgres@127.0.0.1:\(proxy.port)/\(database)?sslmode=disable"
+        }
+        target += (target.contains("?") ? "&" : "?") + parameters
+        return try PostgresStore(url: target, schema: schema, connections: connections, applicationName: schema, migrate: false)
+    }
+
+    /// The unix socket of the PostgreSQL server the run targets (`host` and `port` of its URL).
+    public static var postgresSocket: String? {
+        guard let url = postgresURL, let components = URLComponents(string: url) else { return nil }
+        let items = components.queryItems ?? []
+        guard let host = items.first(where: { $0.name == "host" })?.value ?? (components.host.flatMap { $0.isEmpty ? nil : $0 }),
+              host.hasPrefix("/") else { return nil }
+        let port = items.first(where: { $0.name == "port" })?.value ?? components.port.map(String.init) ?? "5432"
+        return "\(host)/.s.PGSQL.\(port)"
+    }
+
     /// Every byte the database holds, as an outsider would read it: the SQLite
     /// file and its WAL, or `pg_dump` of the schema.
     public func rawContent() throws -> Data {
@@ -88,5 +112,95 @@ public final class TestDatabase: @unchecked Sendable {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) exited \(process.terminationStatus)"])
         }
         return data
+    }
+}
+
+/// A TCP forwarder on 127.0.0.1 to a unix socket (the test server's), that can
+/// freeze: stop forwarding in both directions without closing anything, as a
+/// silently dropped network link does. A small Python process, ended on deinit.
+public final class FreezableProxy: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+    private let control: FileHandle
+
+    static let script = #"""
+import socket, sys, threading, time
+target = sys.argv[1]
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+print(server.getsockname()[1], flush=True)
+frozen = threading.Event()
+def control():
+    for line in sys.stdin:
+        if line.strip() == "freeze":
+            frozen.set()
+            print("frozen", flush=True)
+    sys.exit(0)
+def pump(source, sink):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            while frozen.is_set():
+                time.sleep(3600)
+            sink.sendall(data)
+    except OSError:
+        pass
+def serve():
+    while True:
+        client, _ = server.accept()
+        upstream = socket.socket(socket.AF_UNIX)
+        upstream.connect(target)
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+control()
+"""#
+
+    public init(unixSocket: String) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", Self.script, unixSocket]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        control = input.fileHandleForWriting
+        reader = output.fileHandleForReading
+        let line = Self.readLine(reader)
+        guard let port = Int(line) else {
+            process.terminate()
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "the proxy did not start: \(line)"])
+        }
+        self.port = port
+    }
+
+    private let reader: FileHandle
+
+    private static func readLine(_ handle: FileHandle) -> String {
+        var bytes: [UInt8] = []
+        while bytes.count < 100 {
+            let next = handle.readData(ofLength: 1)
+            guard let byte = next.first, byte != UInt8(ascii: "\n") else { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Stops forwarding; returns once the proxy confirms.
+    public func freeze() {
+        control.write(Data("freeze\n".utf8))
+        _ = Self.readLine(reader)
+    }
+
+    /// SIGKILL: the child inherits the test runner's signal mask, in which
+    /// SIGTERM may be blocked.
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }

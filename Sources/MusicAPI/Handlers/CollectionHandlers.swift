@@ -34,7 +34,7 @@ extension MusicAPI {
             if let idempotencyKey {
                 // In the create's own transaction: a retry sees the collection and its answer, or neither.
                 let record = IdempotencyRecord(
-                    userID: caller.userID, key: idempotencyKey, requestHash: APIKey.sha256Hex(context.body),
+                    organizationID: caller.organizationID, userID: caller.userID, key: idempotencyKey, requestHash: APIKey.sha256Hex(context.body),
                     status: response.head.status.code, body: response.body, location: location,
                     etag: collection.etag, createdAt: clock.now())
                 try store.write { try $0.keep(record) }
@@ -108,7 +108,7 @@ extension MusicAPI {
     /// within 24 hours; a 422 for the same key with another body; `nil` for a new key.
     private func replay(_ key: String, caller: Caller, context: RequestContext) throws -> APIResponse? {
         let now = clock.now()
-        guard let record = try store.read({ try $0.idempotencyRecord(userID: caller.userID, key: key) }),
+        guard let record = try store.read({ try $0.idempotencyRecord(organizationID: caller.organizationID, userID: caller.userID, key: key) }),
               !record.isExpired(at: now) else { return nil }
         guard record.requestHash == APIKey.sha256Hex(context.body) else { throw APIError.idempotencyKeyReused }
         var fields: [HTTPField] = [HTTPField(name: .idempotentReplayed, value: "true")]

@@ -39,6 +39,40 @@ public struct AdminService: Sendable {
         return user
     }
 
+    /// What `addMember` did.
+    public enum MemberChange: String, Sendable {
+        /// The user was not a member and now is.
+        case added
+        /// The user was a member: the capabilities are now exactly the ones given.
+        case updated
+    }
+
+    /// Makes an existing user a member of an existing organization with exactly
+    /// `capabilities`. A user already a member keeps the membership, whose
+    /// capabilities are replaced (so `member add` also changes them); the answer
+    /// says which happened and what the capabilities were.
+    public func addMember(userID: String, organizationID: String, capabilities: Set<Capability>) throws
+        -> (change: MemberChange, previous: Set<Capability>?) {
+        try store.write { writer in
+            guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
+            guard try writer.user(id: userID) != nil else { throw AdminError.notFound("user \(userID)") }
+            let previous = try writer.membership(userID: userID, organizationID: organizationID)?.capabilities
+            try writer.upsert(Membership(organizationID: organizationID, userID: userID, capabilities: capabilities))
+            return (previous == nil ? .added : .updated, previous)
+        }
+    }
+
+    /// Ends a user's membership of an organization: their keys no longer open it.
+    public func removeMember(userID: String, organizationID: String) throws {
+        try store.write { writer in
+            guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
+            guard try writer.user(id: userID) != nil else { throw AdminError.notFound("user \(userID)") }
+            guard try writer.removeMembership(userID: userID, organizationID: organizationID) else {
+                throw AdminError.notFound("member \(userID) of organization \(organizationID)")
+            }
+        }
+    }
+
     /// Creates a key for `userID`; the raw key is returned once and never stored.
     public func createAPIKey(userID: String) throws -> (record: APIKeyRecord, rawKey: String) {
         let raw = APIKey.generate()

@@ -57,8 +57,9 @@ public protocol StoreReader {
     /// A collection by id alone, deleted or not (share views, admin work).
     func anyCollection(id: String) throws -> Collection?
 
-    /// The kept answer to the caller's earlier request with this idempotency key.
-    func idempotencyRecord(userID: String, key: String) throws -> IdempotencyRecord?
+    /// The kept answer to the caller's earlier request with this idempotency key
+    /// in this organization.
+    func idempotencyRecord(organizationID: String, userID: String, key: String) throws -> IdempotencyRecord?
 
     /// The share link whose token hashes to `tokenHash`.
     func shareLink(tokenHash: String) throws -> ShareLink?
@@ -71,6 +72,8 @@ public protocol StoreWriter: StoreReader {
     func insert(_ organization: Organization) throws
     func insert(_ user: User) throws
     func upsert(_ membership: Membership) throws
+    /// Ends a membership; returns false when there is none.
+    func removeMembership(userID: String, organizationID: String) throws -> Bool
     func insert(_ key: APIKeyRecord) throws
     /// Marks a key inactive; returns false when there is no such key.
     func deactivateAPIKey(id: String) throws -> Bool
@@ -88,7 +91,8 @@ public protocol StoreWriter: StoreReader {
     /// Removes the member at `position` and closes the gap behind it.
     func removeMember(collectionID: String, trackID: String, position: Int) throws
     func insert(_ link: ShareLink) throws
-    /// Keeps an answer (replacing an expired record of the same key) and drops
+    /// Keeps an answer (replacing an expired record of the same organization,
+    /// user and key) and drops
     /// records older than 24 hours.
     func keep(_ record: IdempotencyRecord) throws
     /// Marks the link revoked at `time`, unless it already is.
