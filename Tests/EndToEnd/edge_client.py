@@ -5,6 +5,7 @@ the other tests meet from 127.0.0.1 stay untouched."""
 import http.client
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -21,6 +22,20 @@ def https_port(stack):
 def connection(stack, source, timeout=5):
     """A plain HTTP/1.1 connection to the stack from `source`."""
     return http.client.HTTPConnection("127.0.0.1", http_port(stack), timeout=timeout, source_address=(source, 0))
+
+
+def tls_connection(stack, source, timeout=5):
+    """An HTTPS (HTTP/1.1) connection to the stack from `source`."""
+    context = ssl.create_default_context(cafile=stack.cert)
+    return http.client.HTTPSConnection("localhost", https_port(stack), timeout=timeout,
+                                       source_address=(source, 0), context=context)
+
+
+def call(client, method, path, headers=None, body=None):
+    """One request on `client`: (status, headers, raw body)."""
+    client.request(method, path, body=body, headers=headers or {})
+    response = client.getresponse()
+    return response.status, response.headers, response.read()
 
 
 def get(stack, path, source, headers=None, timeout=5):
