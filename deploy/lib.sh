@@ -23,9 +23,9 @@
 #                     for every request, with a key or not            [500, 1000]
 #   MUSIC_ADDRESS_CONNECTIONS  requests in progress per client address (each
 #                     HTTP/2 stream counts); beyond it the 429 envelope  [512]
-#   MUSIC_CLIENT_TIMEOUT  seconds a client may pause while sending its headers
-#                     or body or while reading the answer before nginx closes
-#                     the connection                                  [10]
+#   MUSIC_CLIENT_TIMEOUT  seconds a client may take to send a request's headers,
+#                     or pause while sending the body or reading the answer,
+#                     before nginx closes the connection               [10]
 #   MUSIC_KEEPALIVE_TIMEOUT  seconds an idle client connection is kept   [20]
 #   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
 
