@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from edge_client import assert_envelope, call, connection
+from edge_client import assert_envelope, call, connection, own_key
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def dead_upstream_nginx(stack):
 
 
 def test_rate_limited_shared_views_leave_no_token_in_the_logs(stack):
-    key = {"X-API-Key": stack.key}
+    key = {"X-API-Key": own_key(stack)}
     created = requests.post(f"{stack.api}/collections", headers=key, json={"name": "Popular link"}, verify=stack.cert).json()
     token = requests.post(f"{stack.api}/collections/{created['id']}/share", headers=key, json={"visibility": "public"},
                           verify=stack.cert).json()["token"]

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from edge_client import assert_envelope, http_port, get
+from edge_client import assert_envelope, get, http_port, own_key
 
 IDLE, SLOW_HEADERS, SLOW_BODIES = 300, 8800, 100
 ATTACKER, VICTIM, CROWD = "127.0.0.31", "127.0.0.32", "127.0.0.33"
@@ -63,6 +63,7 @@ def closed_by_nginx(client):
 
 def test_thousands_of_idle_and_slow_connections_from_one_address_starve_no_one(stack, descriptors):
     header_timeout = rendered(stack, r"client_header_timeout (\d+)s;")
+    key = own_key(stack)
     sockets, slow_headers, slow_bodies = [], [], []
     stop = threading.Event()
 
@@ -80,7 +81,7 @@ def test_thousands_of_idle_and_slow_connections_from_one_address_starve_no_one(s
         for _ in range(SLOW_BODIES):
             client = connect(stack, ATTACKER)
             client.sendall(f"POST /v1/music/{stack.org}/collections HTTP/1.1\r\nHost: localhost\r\n"
-                           f"X-API-Key: {stack.key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode())
+                           f"X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode())
             slow_bodies.append(client)
         trickler.start()
         for _ in range(IDLE):

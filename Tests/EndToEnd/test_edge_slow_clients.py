@@ -21,7 +21,7 @@ import h2.settings
 import pytest
 import requests
 
-from edge_client import get, http_port, https_port
+from edge_client import get, http_port, https_port, own_key
 
 TRACKS = 600
 # Characters of 4 bytes (U+1D11E): 1.2 MB of shared view, for little work per answer.
@@ -35,7 +35,7 @@ def large_share(stack, tmp_path_factory):
     are written with sqlite3 (an add per request through the API would meet
     the rate limits); the workers see them at once (data_version moves)."""
     demo = json.loads((stack.var / "demo.json").read_text())
-    key = {"X-API-Key": stack.key}
+    key = {"X-API-Key": own_key(stack)}
     collection = requests.post(f"{stack.api}/collections", headers=key, json={"name": "Slow readers"},
                                verify=stack.cert).json()["id"]
     # Titles name the collection, so the tracks of this run are told apart.

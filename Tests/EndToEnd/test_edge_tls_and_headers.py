@@ -3,7 +3,7 @@ security headers on every answer (the worker's and nginx's own); every answer
 nginx makes itself is the JSON envelope, even a direct request to an error page."""
 import subprocess
 
-from edge_client import assert_envelope, call, connection, tls_connection
+from edge_client import assert_envelope, call, connection, own_key, tls_connection
 from edge_client import https_port
 
 
@@ -32,6 +32,7 @@ def headers_ok(headers, tls):
 
 
 def test_security_headers_on_every_answer(stack):
+    key = own_key(stack)
     for tls, make in [(True, tls_connection), (False, connection)]:
         client = make(stack, "127.0.0.41")
         # 200 and 401 from the worker.
@@ -54,7 +55,7 @@ def test_security_headers_on_every_answer(stack):
         headers_ok(headers, tls)
         # 413 from nginx (it closes the connection after it).
         status, headers, body = call(client, "POST", f"/v1/music/{stack.org}/collections",
-                                     {"X-API-Key": stack.key, "Content-Type": "application/json"}, b"x" * (2 << 20))
+                                     {"X-API-Key": key, "Content-Type": "application/json"}, b"x" * (2 << 20))
         assert_envelope(status, headers, body, "PAYLOAD_TOO_LARGE")
         headers_ok(headers, tls)
         client.close()
