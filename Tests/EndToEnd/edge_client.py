@@ -5,6 +5,7 @@ the other tests meet from 127.0.0.1 stay untouched."""
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import struct
@@ -108,18 +109,19 @@ def assert_envelope(status, headers, body, code):
     return error
 
 
-def open_sockets(source, port, count, deadline):
-    """Up to `count` TCP connections to 127.0.0.1:`port` from `source`, opened
-    before `deadline` (time.monotonic())."""
-    opened = []
-    for _ in range(count):
-        if time.monotonic() > deadline:
-            break
-        client = socket.socket()
-        # Closed with a reset: thousands of sockets leave no TIME_WAIT behind.
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.bind((source, 0))
-        client.settimeout(5)
-        client.connect(("127.0.0.1", port))
-        opened.append(client)
-    return opened
+def raw_socket(stack, source, port=None):
+    """A TCP connection from `source` to the stack's HTTP port (or `port`), closed
+    with a reset: thousands of them leave no TIME_WAIT behind."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.bind((source, 0))
+    client.settimeout(3)
+    client.connect(("127.0.0.1", port or http_port(stack)))
+    return client
+
+
+def rendered(stack, pattern):
+    """A number in the stack's rendered nginx configuration (the limits' defaults
+    live in deploy/lib.sh; a test reads what the stack runs with)."""
+    text = "".join(path.read_text() for path in (stack.var / "nginx").glob("*.conf"))
+    return int(re.search(pattern, text).group(1))

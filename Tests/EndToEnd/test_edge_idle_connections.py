@@ -7,26 +7,18 @@ requests in progress per address stop at limit_conn with the 429 envelope.
 it runs out of connections. A connection with part of a request cannot be
 reclaimed that way: 8,800 of them exceeded the 2 x 4,096 connections nginx had,
 for the 60 s of its default header timeout.)"""
-import re
 import resource
 import random
 import socket
-import struct
 import threading
 import time
 
 import pytest
 
-from edge_client import assert_envelope, get, http_port, own_key
+from edge_client import assert_envelope, get, own_key, raw_socket, rendered
 
 IDLE, SLOW_HEADERS, SLOW_BODIES = 300, 8800, 100
 ATTACKER, VICTIM, CROWD = "127.0.0.31", "127.0.0.32", "127.0.0.33"
-
-
-def rendered(stack, pattern):
-    """A value of the stack's rendered nginx configuration (deploy/lib.sh's defaults)."""
-    text = "".join(path.read_text() for path in (stack.var / "nginx").glob("*.conf"))
-    return int(re.search(pattern, text).group(1))
 
 
 @pytest.fixture
@@ -38,16 +30,6 @@ def descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
     yield
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def connect(stack, source):
-    client = socket.socket()
-    # Closed with a reset: thousands of sockets leave no TIME_WAIT behind.
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.bind((source, 0))
-    client.settimeout(3)
-    client.connect(("127.0.0.1", http_port(stack)))
-    return client
 
 
 def closed_by_nginx(client):
@@ -79,16 +61,16 @@ def test_thousands_of_idle_and_slow_connections_from_one_address_starve_no_one(s
     trickler = threading.Thread(target=trickle)
     try:
         for _ in range(SLOW_BODIES):
-            client = connect(stack, ATTACKER)
+            client = raw_socket(stack, ATTACKER)
             client.sendall(f"POST /v1/music/{stack.org}/collections HTTP/1.1\r\nHost: localhost\r\n"
                            f"X-API-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode())
             slow_bodies.append(client)
         trickler.start()
         for _ in range(IDLE):
-            sockets.append(connect(stack, ATTACKER))
+            sockets.append(raw_socket(stack, ATTACKER))
         for _ in range(SLOW_HEADERS):
             try:
-                client = connect(stack, ATTACKER)
+                client = raw_socket(stack, ATTACKER)
                 client.sendall(b"GET /v1/music/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
             except OSError:
                 break  # nginx accepts no more: the probes below show what that costs others
@@ -133,7 +115,7 @@ def test_requests_in_progress_per_address_stop_at_limit_conn(stack):
             delay = started + number * 0.012 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            client = connect(stack, CROWD)
+            client = raw_socket(stack, CROWD)
             client.sendall(f"POST /v1/music/{stack.org}/collections HTTP/1.1\r\nHost: localhost\r\n"
                            f"X-API-Key: ak_{rng.randbytes(16).hex()}\r\nContent-Type: application/json\r\n"
                            "Content-Length: 1000\r\n\r\n{".encode())

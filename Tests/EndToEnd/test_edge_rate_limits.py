@@ -2,10 +2,9 @@
 random key, with random Basic credentials, or with the valid key spelled as
 Bearer in any case with any blanks, all meet a limit and get the 429 envelope."""
 import base64
-import os
 import random
 
-from edge_client import assert_envelope, own_key, paced
+from edge_client import assert_envelope, own_key, paced, rendered
 
 SECONDS = 3.0
 COUNT = 600
@@ -58,10 +57,11 @@ def test_every_spelling_of_one_key_shares_one_bucket(stack):
     # From six addresses, 100 requests each: under every per-address limit, so
     # only the per-key limit can refuse them.
     sources = [f"127.0.0.{23 + index}" for index in range(6)]
-    assert COUNT / len(sources) < int(os.environ.get("MUSIC_ADDRESS_RATE_BURST", "1000"))
+    assert COUNT / len(sources) < rendered(stack, r"zone=music_per_address burst=(\d+)")
     statuses = limited(paced(stack, requests, SECONDS, sources, per_source=2))
     assert set(statuses) == {200, 429}, statuses
     # One bucket: at most its burst plus its rate over the run (and a margin for
     # the time the run took beyond SECONDS).
-    rate, burst = int(os.environ["MUSIC_RATE_LIMIT"]), int(os.environ["MUSIC_RATE_BURST"])
+    rate = rendered(stack, r"zone=music_per_key:\w+ rate=(\d+)r/s")
+    burst = rendered(stack, r"zone=music_per_key burst=(\d+)")
     assert statuses.count(200) <= burst + rate * (SECONDS + 1), statuses.count(200)

@@ -3,8 +3,7 @@ security headers on every answer (the worker's and nginx's own); every answer
 nginx makes itself is the JSON envelope, even a direct request to an error page."""
 import subprocess
 
-from edge_client import assert_envelope, call, connection, own_key, tls_connection
-from edge_client import https_port
+from edge_client import assert_envelope, call, connection, https_port, own_key, tls_connection
 
 
 def handshake(stack, *arguments):
