@@ -1,4 +1,4 @@
-"""TLS 1.2 only with forward-secret AEAD suites and no session tickets; the
+"""TLS 1.2 with forward-secret AEAD suites only and no session tickets; the
 security headers on every answer (the worker's and nginx's own); every answer
 nginx makes itself is the JSON envelope, even a direct request to an error page."""
 import subprocess
