@@ -23,6 +23,14 @@
 #   MUSIC_RATE_BURST  requests above the rate served at once before 429s   [200]
 #   MUSIC_SHARE_RATE_LIMIT, MUSIC_SHARE_RATE_BURST  the same per client address
 #                     for shared views (no key)                       [20, 40]
+#   MUSIC_ADDRESS_RATE_LIMIT, MUSIC_ADDRESS_RATE_BURST  the same per client address
+#                     for every request, with a key or not            [500, 1000]
+#   MUSIC_ADDRESS_CONNECTIONS  requests in progress per client address (each
+#                     HTTP/2 stream counts); beyond it the 429 envelope  [512]
+#   MUSIC_CLIENT_TIMEOUT  seconds a client may take to send a request's headers,
+#                     or pause while sending the body or reading the answer,
+#                     before nginx closes the connection               [10]
+#   MUSIC_KEEPALIVE_TIMEOUT  seconds an idle client connection is kept   [20]
 #   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
 
 set -euo pipefail
@@ -42,6 +50,15 @@ RATE=${MUSIC_RATE_LIMIT:-100}
 BURST=${MUSIC_RATE_BURST:-200}
 SHARE_RATE=${MUSIC_SHARE_RATE_LIMIT:-20}
 SHARE_BURST=${MUSIC_SHARE_RATE_BURST:-40}
+ADDRESS_RATE=${MUSIC_ADDRESS_RATE_LIMIT:-500}
+ADDRESS_BURST=${MUSIC_ADDRESS_RATE_BURST:-1000}
+ADDRESS_CONNECTIONS=${MUSIC_ADDRESS_CONNECTIONS:-512}
+CLIENT_TIMEOUT=${MUSIC_CLIENT_TIMEOUT:-10}
+KEEPALIVE_TIMEOUT=${MUSIC_KEEPALIVE_TIMEOUT:-20}
+# Descriptors per nginx worker: 65536, or the hard limit nginx starts under when
+# lower (raising it beyond fails and logs an alert on every start).
+NGINX_NOFILE=$(ulimit -Hn)
+[ "$NGINX_NOFILE" = unlimited ] || [ "$NGINX_NOFILE" -gt 65536 ] && NGINX_NOFILE=65536
 DB=${MUSIC_DB:-$VAR/music.sqlite}
 NGINX_USER=www-data
 # The same name as User= in deploy/systemd (Tests/EndToEnd/test_systemd_units.py checks).
@@ -126,6 +143,10 @@ render_nginx() {
             -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
+            -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
+            -e "s|@ADDRESS_CONNECTIONS@|$ADDRESS_CONNECTIONS|g" \
+            -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
+            -e "s|@NOFILE@|$NGINX_NOFILE|g" \
             "$file" > "$output/$name"
     done
 }
