@@ -22,7 +22,7 @@ final class OpenLock: @unchecked Sendable {
     private let descriptor: Int32
 
     init(databasePath: String) throws {
-        path = databasePath + "-open.lock"
+        path = Self.followingLinks(databasePath) + "-open.lock"
         // Readable by all (it is empty): a worker running as the service user
         // can take it even when root's music-admin created it.
         var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -37,6 +37,29 @@ final class OpenLock: @unchecked Sendable {
     }
 
     deinit { close(descriptor) }
+
+    /// The database file a path names, through any links to it: the local stack
+    /// links `var/music.sqlite` into the service folder, and a store opened through
+    /// the link must meet the workers on the same lock file. (The folders on the
+    /// way need no resolving: `flock` locks the file, however it was reached.)
+    /// The target may not exist yet: SQLite creates it through the link.
+    static func followingLinks(_ path: String) -> String {
+        var path = path
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        for _ in 0..<32 {
+            let length = readlink(path, &target, target.count - 1)
+            guard length > 0 else { break }
+            let destination = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if destination.hasPrefix("/") {
+                path = destination
+            } else if let slash = path.lastIndex(of: "/") {
+                path = String(path[...slash]) + destination
+            } else {
+                path = destination
+            }
+        }
+        return path
+    }
 
     /// Makes the lock exclusive when no other store holds it; false otherwise
     /// (this store's shared lock is taken again).

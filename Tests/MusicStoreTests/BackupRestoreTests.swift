@@ -126,4 +126,18 @@ struct BackupRestoreTests {
         try store.restore(from: backup)
         #expect(try store.read { try $0.organization(id: kept) } == nil)
     }
+
+    @Test("restore through a link to the database (var/music.sqlite in the local stack) is refused while a worker has the file itself open")
+    func restoreThroughLinkRefusedWhileOpen() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let link = directory + "/linked.sqlite"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "music.sqlite")
+        let backup = directory + "/backup.sqlite"
+        let worker = try SQLiteStore(path: path)
+        try worker.backup(to: backup)
+        let admin = try SQLiteStore(path: link)
+        let message = refusal { try admin.restore(from: backup) }
+        #expect(message?.contains("open in another process") == true, "\(message ?? "restored")")
+        #expect(FileManager.default.fileExists(atPath: link + "-open.lock") == false)
+    }
 }
