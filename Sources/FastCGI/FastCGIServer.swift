@@ -60,6 +60,8 @@ public final class FastCGIServer: Sendable {
     let responder: any FastCGIResponder
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
+    /// The monotonic second of the last "accept failed" line.
+    private let acceptFailureLoggedAt = Atomic<Int64>(-1)
     /// The listening socket if the worker opened it itself (--socket, --listen), else -1.
     private let ownListeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
@@ -179,8 +181,12 @@ public final class FastCGIServer: Sendable {
                 case EINTR, ECONNABORTED, EPROTO, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH:
                     continue
                 default:
-                    // EMFILE and the like: back off instead of spinning.
-                    logger.warning("accept failed", metadata: ["errno": "\(error)"])
+                    // EMFILE and the like: back off instead of spinning, and say so
+                    // once a second, not once per thread every 10 ms.
+                    let second = Int64(monotonicSeconds())
+                    if acceptFailureLoggedAt.exchange(second, ordering: .relaxed) != second {
+                        logger.warning("accept failed", metadata: ["errno": "\(error)"])
+                    }
                     usleep(10_000)
                     continue
                 }

@@ -72,10 +72,12 @@ final class WorkerSlot: @unchecked Sendable {
                 pthread_kill(state.1, AcceptWakeSignal.number)
                 return true
             case .waitingOnConnection:
-                // Shutting down our own accepted connection is persistent: the
-                // read returns 0 now or as soon as it starts.
+                // Shutting down the reading side of our own accepted connection is
+                // persistent: the read returns 0 now or as soon as it starts. Only
+                // that side: a request nginx already sent is still read, run and
+                // must be answered (nginx retries no POST it got no answer to).
                 let fd = request.pointee.ipcFd
-                if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+                if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RD)) }
                 return false
             }
         }
