@@ -1,7 +1,7 @@
 # Shared by deploy/up, deploy/down and deploy/test. Source it; do not run it.
 # Everything is configured by environment variables (defaults in brackets):
 #   MUSIC_VAR_DIR     state: database, logs, pid files, TLS files   [<checkout>/var]
-#   MUSIC_RUN_DIR     worker sockets and nginx temp files; must be reachable by
+#   MUSIC_RUN_DIR     worker sockets; must be reachable by
 #                     www-data, so never under /root              [/run/music-collections-<id>]
 #   MUSIC_HTTP_PORT   plain HTTP on 127.0.0.1                      [8080]
 #                     (private stacks use ports below 32768, outside the
@@ -27,6 +27,8 @@
 #                     for every request, with a key or not            [500, 1000]
 #   MUSIC_ADDRESS_CONNECTIONS  requests in progress per client address (each
 #                     HTTP/2 stream counts); beyond it the 429 envelope  [512]
+#   MUSIC_SHARE_CONNECTIONS  shared views in progress per client address (a
+#                     shared view can be megabytes, spooled to disk by nginx) [32]
 #   MUSIC_CLIENT_TIMEOUT  seconds a client may take to send a request's headers,
 #                     or pause while sending the body or reading the answer,
 #                     before nginx closes the connection               [10]
@@ -53,6 +55,7 @@ SHARE_BURST=${MUSIC_SHARE_RATE_BURST:-40}
 ADDRESS_RATE=${MUSIC_ADDRESS_RATE_LIMIT:-500}
 ADDRESS_BURST=${MUSIC_ADDRESS_RATE_BURST:-1000}
 ADDRESS_CONNECTIONS=${MUSIC_ADDRESS_CONNECTIONS:-512}
+SHARE_CONNECTIONS=${MUSIC_SHARE_CONNECTIONS:-32}
 CLIENT_TIMEOUT=${MUSIC_CLIENT_TIMEOUT:-10}
 KEEPALIVE_TIMEOUT=${MUSIC_KEEPALIVE_TIMEOUT:-20}
 # Descriptors per nginx worker: 65536, or the hard limit nginx starts under when
@@ -101,10 +104,21 @@ prepare_dirs() {
     mkdir -p "$VAR/log" "$VAR/run" "$VAR/nginx" "$VAR/tls"
     # The socket folder: root and nginx's group only (nothing else may reach the socket).
     install -d -m 0750 -o root -g "$NGINX_USER" "$RUN_DIR"
-    install -d -m 0750 -o "$NGINX_USER" -g "$NGINX_USER" "$RUN_DIR/nginx"
 }
 
 worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
+
+# nginx's temp files, above all the answers it takes off the workers for slow
+# readers: on disk, not in $RUN_DIR (tmpfs on most hosts: RAM). $VAR/nginx-temp
+# when nginx's user can reach $VAR, else under /var/lib (as the service folder
+# below). render_nginx creates it; nginx creates the folders inside.
+nginx_temp_dir() {
+    if runuser -u "$NGINX_USER" -- test -x "$VAR" 2>/dev/null; then
+        printf '%s/nginx-temp' "$VAR"
+    else
+        printf '/var/lib/music-collections/%s/nginx-temp' "$INSTANCE"
+    fi
+}
 
 # A self-signed certificate for localhost, unless MUSIC_TLS_CERT/MUSIC_TLS_KEY name one.
 ensure_tls() {
@@ -126,8 +140,11 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name temp
     mkdir -p "$output"
+    temp=$(nginx_temp_dir)
+    mkdir -p "$(dirname "$temp")"
+    install -d -m 0700 -o "$NGINX_USER" -g "$NGINX_USER" "$temp"
     # MUSIC_UPSTREAMS replaces the local sockets with other servers, e.g.
     # "server 10.0.0.11:9000 max_fails=1 fail_timeout=5s;server 10.0.0.12:9000 ...;"
     [ -n "$upstreams" ] || for index in $(seq 1 "$WORKERS"); do
@@ -144,7 +161,8 @@ render_nginx() {
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
-            -e "s|@ADDRESS_CONNECTIONS@|$ADDRESS_CONNECTIONS|g" \
+            -e "s|@ADDRESS_CONNECTIONS@|$ADDRESS_CONNECTIONS|g" -e "s|@SHARE_CONNECTIONS@|$SHARE_CONNECTIONS|g" \
+            -e "s|@NGINX_TEMP@|$temp|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" \
             "$file" > "$output/$name"
@@ -178,7 +196,7 @@ service_dir() {
 remove_service_state() {
     local instance
     instance=$(printf '%s' "$1" | md5sum | cut -c1-10)
-    rm -rf "/var/lib/music-collections/$instance/service"
+    rm -rf "/var/lib/music-collections/$instance/service" "/var/lib/music-collections/$instance/nginx-temp"
     rmdir "/var/lib/music-collections/$instance" 2>/dev/null || true
 }
 

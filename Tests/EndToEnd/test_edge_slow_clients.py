@@ -8,6 +8,10 @@ the socket's hold about 0.5 MB); once every one of them has its answer's status
 spooled answers, 128 of the 260 held a thread each until nginx's send_timeout,
 the others never got an answer, and no probe was answered."""
 import json
+import pathlib
+import pwd
+import re
+import stat
 import socket
 import ssl
 import subprocess
@@ -21,7 +25,7 @@ import h2.settings
 import pytest
 import requests
 
-from edge_client import get, http_port, https_port, own_key
+from edge_client import get, http_port, https_port, own_key, rendered
 
 TRACKS = 600
 # Characters of 4 bytes (U+1D11E): 1.2 MB of shared view, for little work per answer.
@@ -167,3 +171,40 @@ def test_slow_readers_hold_no_worker_thread(stack, large_share):
     assert not late, (len(late), probes)
     assert h2_statuses == [b"200"] * STREAMS, (len(h2_statuses), h2_statuses)
     assert answered == [b"HTTP/1.1 200"] * READERS, answered
+
+
+def test_spooled_answers_go_to_disk(stack):
+    """nginx's temp files, the answers spooled for slow readers among them, lie on
+    disk in a folder of nginx's user alone: /run is a tmpfs (RAM) on most hosts."""
+    text = (stack.var / "nginx" / "nginx.conf").read_text()
+    folder = pathlib.Path(re.search(r"fastcgi_temp_path\s+(\S+);", text).group(1)).parent
+    kind = subprocess.run(["stat", "-f", "-c", "%T", str(folder)], capture_output=True, text=True, check=True).stdout.strip()
+    assert kind not in ("tmpfs", "ramfs"), (folder, kind)
+    # Not in the sockets' folder either: that is a tmpfs wherever /run is one.
+    sockets = pathlib.Path(re.search(r"server unix:(\S+)/worker-1\.sock", text).group(1))
+    assert sockets not in folder.parents and folder != sockets, (folder, sockets)
+    status = folder.stat()
+    assert (pwd.getpwuid(status.st_uid).pw_name, stat.S_IMODE(status.st_mode)) == ("www-data", 0o700), folder
+
+
+def test_shared_views_in_progress_per_address_are_bounded(stack, large_share):
+    """A shared view is megabytes that nginx spools while a slow client reads it:
+    one address may have at most MUSIC_SHARE_CONNECTIONS of them in progress, the
+    rest get the 429 envelope at once (before: up to MUSIC_ADDRESS_CONNECTIONS)."""
+    allowed = rendered(stack, r"limit_conn music_shared_connections (\d+);")
+    # Within the shared views' burst, so no 429 comes from their rate limit.
+    assert allowed + 8 <= rendered(stack, r"zone=music_shared burst=(\d+)")
+    readers = []
+    try:
+        readers = [never_reading(stack, "127.0.0.80", large_share) for _ in range(allowed + 8)]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            statuses = [peek(client) for client in readers]
+            if all(statuses):
+                break
+            time.sleep(0.1)
+    finally:
+        for client in readers:
+            client.close()
+    assert sorted(set(statuses)) == [b"HTTP/1.1 200", b"HTTP/1.1 429"], statuses
+    assert statuses.count(b"HTTP/1.1 200") <= allowed, statuses
