@@ -93,50 +93,53 @@ public final class MusicAPI: Sendable {
         case .malformed: throw APIError.routeNotFound()
         case .ambiguous: throw APIError.ambiguousPath
         }
-        let match = router.match(method: context.request.method, path: segments)
-        switch match {
-        case .found(_, _, let route), .methodNotAllowed(_, let route):
-            context.loggedPath = route.loggedAs.map { $0[...] } ?? context.target.rawPath
-        case .notFound:
-            break
-        }
-        switch match {
+        let endpoint: Endpoint
+        let route: Route
+        switch router.match(method: context.request.method, path: segments) {
         case .notFound:
             throw APIError.routeNotFound()
-        case .methodNotAllowed(let allowed, _):
+        case .methodNotAllowed(let route):
+            context.loggedPath = route.loggedPath(context.target.rawPath)
             var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
-            response.head.headerFields.append(HTTPField(name: .allow, value: allowed.map(\.rawValue).joined(separator: ", ")))
+            response.head.headerFields.append(HTTPField(name: .allow, value: route.allow))
             return response
-        case .found(.health, _, _):
-            return health(context)
-        case .found(.openAPI, _, _):
-            guard let document = openAPIDocument else { throw APIError.routeNotFound() }
-            var response = APIResponse(status: .ok, json: document, traceID: context.traceID)
-            response.head.headerFields[.contentType] = "application/yaml"
-            return response
-        case .found(.openShare, let parameters, _):
-            return try openShare(token: parameters["token"] ?? "", context: context)
-        case .found(let endpoint, let parameters, _):
-            let organizationID = parameters["organization_id"] ?? ""
+        case .found(let found, let foundRoute):
+            endpoint = found
+            route = foundRoute
+        }
+        context.loggedPath = route.loggedPath(context.target.rawPath)
+        let parameters = PathParameters(path: segments, pattern: route.segments)
+        switch endpoint.handler {
+        case .open(let handler):
+            return try handler(self, parameters, context)
+        case .read(let cacheable, let handler):
             let presented = presentedKey ?? PresentedKey(context.apiKey)
-            // One transaction per request: a read answers from the snapshot it
-            // authenticated in; a change authenticates inside its own write.
-            if context.request.method == .get {
-                return try cachedRead(endpoint, &context) { context in
-                    try store.read { _ in
-                        let caller = try self.authenticator.authenticate(presented, organizationID: organizationID)
-                        context.userID = caller.userID
-                        return try self.handle(endpoint, parameters: parameters, caller: caller, context: context)
-                    }
-                }
+            guard cacheable else { return try read(handler, parameters: parameters, presented: presented, &context) }
+            return try cachedRead(&context) { context in
+                try read(handler, parameters: parameters, presented: presented, &context)
             }
-            return try change(endpoint, parameters: parameters, presented: presented, organizationID: organizationID, &context)
+        case .write(let handler):
+            let presented = presentedKey ?? PresentedKey(context.apiKey)
+            return try change(handler, parameters: parameters, presented: presented,
+                              organizationID: parameters[.organizationID], &context)
+        }
+    }
+
+    /// A read: one transaction per request, so it answers from the snapshot it
+    /// authenticated in (a change authenticates inside its own write).
+    private func read(_ handler: Endpoint.CallerHandler, parameters: PathParameters, presented: PresentedKey,
+                      _ context: inout RequestContext) throws -> APIResponse {
+        let organizationID = parameters[.organizationID]
+        return try store.read { _ in
+            let caller = try authenticator.authenticate(presented, organizationID: organizationID)
+            context.userID = caller.userID
+            return try handler(self, parameters, caller, context)
         }
     }
 
     /// A change: refused before it reaches the store's writer unless its key
     /// authenticates (`AdmittedKeys`), then authenticated again inside its write.
-    private func change(_ endpoint: Endpoint, parameters: [String: String], presented: PresentedKey,
+    private func change(_ handler: Endpoint.CallerHandler, parameters: PathParameters, presented: PresentedKey,
                         organizationID: String, _ context: inout RequestContext) throws -> APIResponse {
         // A missing or malformed key is a 401 here, before its body is parsed.
         let keyHash = try presented.checkedHash()
@@ -156,7 +159,7 @@ public final class MusicAPI: Sendable {
                     throw error
                 }
                 context.userID = caller.userID
-                return try handle(endpoint, parameters: parameters, caller: caller, context: context)
+                return try handler(self, parameters, caller, context)
             }
         } catch {
             // Forgotten on this thread (the write may run on another).
@@ -167,9 +170,9 @@ public final class MusicAPI: Sendable {
 
     /// A GET answered from `readCache`, before routing, when the same caller asked
     /// for the same target and nothing was committed since. Only the answers of
-    /// the cacheable reads are kept (`cachedRead`), and where a request goes
-    /// depends on its method and target alone, so a hit is what routing would
-    /// have reached. On a miss, the entry's key and the stamp read now are left
+    /// the reads the router marks cacheable are kept (`cachedRead`), and where a
+    /// request goes depends on its method and target alone, so a hit is what
+    /// routing would have reached. On a miss, the entry's key and the stamp read now are left
     /// in `context` for `cachedRead` to keep the answer under.
     private func readCacheProbe(keyHash: String?, _ context: inout RequestContext) -> APIResponse? {
         guard context.body.isEmpty, let keyHash, let target = context.request.path, let stamp = store.changeStamp() else {
@@ -189,26 +192,14 @@ public final class MusicAPI: Sendable {
     /// A cacheable read computed, and kept when 200 under the key and the stamp
     /// `readCacheProbe` read before it: were a commit to land between that stamp
     /// and the read's snapshot, the stamp has moved since and the entry never serves.
-    private func cachedRead(_ endpoint: Endpoint, _ context: inout RequestContext,
+    private func cachedRead(_ context: inout RequestContext,
                             _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
-        switch endpoint {
-        case .getCollection, .listCollections, .listCollectionTracks, .getTrack, .listTracks: break
-        default: return try compute(&context)
-        }
         guard let (key, stamp) = context.readCacheMiss else { return try compute(&context) }
         let response = try compute(&context)
         if response.head.status == .ok {
             readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, response: response))
         }
         return response
-    }
-
-    private func health(_ context: RequestContext) -> APIResponse {
-        let healthy = healthCheck.isHealthy { error in
-            logger.error("health check failed", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
-        }
-        guard healthy else { return errorResponse(.serviceUnavailable, context: context) }
-        return APIResponse(status: .ok, json: Array(#"{"status":"ok"}"#.utf8), traceID: context.traceID)
     }
 
     func errorResponse(_ error: APIError, context: RequestContext) -> APIResponse {
@@ -219,10 +210,10 @@ public final class MusicAPI: Sendable {
 
     /// The path the log shows for a request that was not routed: as `route` would set it.
     private func loggedPath(of target: RequestTarget) -> Substring? {
-        guard let segments = target.segments, let route = router.routes.first(where: { $0.match(segments) != nil }) else {
+        guard let segments = target.segments, let route = router.routes.first(where: { $0.matches(segments) }) else {
             return nil
         }
-        return route.loggedAs.map { $0[...] } ?? target.rawPath
+        return route.loggedPath(target.rawPath)
     }
 
     /// One line per request: trace id, method, path, status, duration, user.

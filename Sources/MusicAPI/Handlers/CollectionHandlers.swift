@@ -1,107 +1,104 @@
 import HTTPTypes
 import MusicCore
 
-/// Endpoints 1-9 of API.md: parse, call the service, render.
+/// Collections and their members: parse, call the service, render. Each is
+/// the handler of one endpoint of `Router.music`.
 extension MusicAPI {
-    func handle(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
-        let collectionID = parameters["collection_id"] ?? ""
-        switch endpoint {
-        case .health, .openAPI, .openShare:
-            preconditionFailure("answered before authentication")
-
-        case .shareCollection, .revokeShare:
-            return try handleShare(endpoint, parameters: parameters, caller: caller, context: context)
-
-        case .getTrack, .listTracks:
-            return try handleTracks(endpoint, parameters: parameters, caller: caller, context: context)
-
-        case .createCollection:
-            let idempotencyKey = try context.idempotencyKey()
-            if let idempotencyKey, let replay = try replay(idempotencyKey, caller: caller, context: context) {
-                return replay
-            }
-            let body = try context.jsonBody()
-            let draft = CollectionDraft(
-                name: try body.requiredString("name"),
-                description: try body.optionalString("description"),
-                coverTrackID: try body.optionalString("cover_track_id"),
-                coverImageURL: try body.optionalString("cover_image_url")
-            )
-            let collection = try collections.create(draft, as: caller)
-            let location = "/v1/music/\(caller.organizationID)/collections/\(collection.id)"
-            let response = collectionResponse(collection, status: .created, context: context,
-                                              extraFields: [HTTPField(name: .location, value: location)])
-            if let idempotencyKey {
-                // In the create's own transaction: a retry sees the collection and its answer, or neither.
-                let record = IdempotencyRecord(
-                    organizationID: caller.organizationID, userID: caller.userID, key: idempotencyKey, requestHash: APIKey.sha256Hex(context.body),
-                    status: response.head.status.code, body: response.body, location: location,
-                    etag: collection.etag, createdAt: clock.now())
-                try store.write { try $0.keep(record) }
-            }
-            return response
-
-        case .listCollections:
-            let (limit, offset) = try pageQuery(context, .collections)
-            let items = try collections.list(limit: limit, offset: offset, as: caller)
-            return pageResponse(items, limit: limit, offset: offset, bytesPerItem: 256, context: context) { $0.write($1) }
-
-        case .getCollection:
-            return collectionResponse(try collections.get(collectionID, as: caller), status: .ok, context: context)
-
-        case .updateCollection:
-            let body = try context.jsonBody()
-            let name: String?
-            switch try body.update("name") {
-            case .keep: name = nil
-            case .clear: throw APIError.validation(field: "name", reason: "name cannot be null")
-            case .set(let value): name = value
-            }
-            let patch = CollectionPatch(
-                name: name,
-                description: try body.update("description"),
-                coverTrackID: try body.update("cover_track_id"),
-                coverImageURL: try body.update("cover_image_url")
-            )
-            let collection = try collections.update(collectionID, with: patch, ifMatch: ifMatch(context), as: caller)
-            return collectionResponse(collection, status: .ok, context: context)
-
-        case .deleteCollection:
-            try collections.delete(collectionID, as: caller)
-            return acknowledgement(id: collectionID, detail: "Collection deleted.", context: context)
-
-        case .addCollectionTrack:
-            let body = try context.jsonBody()
-            let trackID = try body.requiredString("track_id")
-            let (change, collection) = try collections.addTrack(trackID, to: collectionID, as: caller)
-            let detail = change == .changed ? "Track added to collection." : "Track already in collection."
-            return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
-
-        case .removeCollectionTrack:
-            let trackID = parameters["track_id"] ?? ""
-            let (change, collection) = try collections.removeTrack(trackID, from: collectionID, as: caller)
-            let detail = change == .changed ? "Track removed from collection." : "Track not in collection."
-            return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
-
-        case .listCollectionTracks:
-            let (limit, offset) = try pageQuery(context, .collectionTracks)
-            let (collection, members) = try collections.members(of: collectionID, limit: limit, offset: offset, as: caller)
-            return pageResponse(members, limit: limit, offset: offset, bytesPerItem: 96, context: context,
-                                extraFields: [HTTPField(name: .eTag, value: collection.etag)],
-                                leading: { json in json.key("collection_id"); json.string(collection.id) }) { json, member in
-                json.beginObject()
-                json.key("track_id"); json.string(member.trackID)
-                json.key("position"); json.int(member.position)
-                json.key("added_at"); json.string(member.addedAt.iso8601)
-                json.endObject()
-            }
-
-        case .reorderCollection:
-            let body = try context.jsonBody()
-            let ordered = try body.requiredStringArray("ordered_track_ids")
-            let collection = try collections.reorder(collectionID, to: ordered, ifMatch: ifMatch(context), as: caller)
-            return acknowledgement(id: collection.id, detail: "Collection reordered.", context: context, etag: collection.etag)
+    func createCollection(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let idempotencyKey = try context.idempotencyKey()
+        if let idempotencyKey, let replay = try replay(idempotencyKey, caller: caller, context: context) {
+            return replay
         }
+        let body = try context.jsonBody()
+        let draft = CollectionDraft(
+            name: try body.requiredString("name"),
+            description: try body.optionalString("description"),
+            coverTrackID: try body.optionalString("cover_track_id"),
+            coverImageURL: try body.optionalString("cover_image_url")
+        )
+        let collection = try collections.create(draft, as: caller)
+        let location = "/v1/music/\(caller.organizationID)/collections/\(collection.id)"
+        let response = collectionResponse(collection, status: .created, context: context,
+                                          extraFields: [HTTPField(name: .location, value: location)])
+        if let idempotencyKey {
+            // In the create's own transaction: a retry sees the collection and its answer, or neither.
+            let record = IdempotencyRecord(
+                organizationID: caller.organizationID, userID: caller.userID, key: idempotencyKey, requestHash: APIKey.sha256Hex(context.body),
+                status: response.head.status.code, body: response.body, location: location,
+                etag: collection.etag, createdAt: clock.now())
+            try store.write { try $0.keep(record) }
+        }
+        return response
+    }
+
+    func listCollections(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let (limit, offset) = try pageQuery(context, .collections)
+        let items = try collections.list(limit: limit, offset: offset, as: caller)
+        return pageResponse(items, limit: limit, offset: offset, bytesPerItem: 256, context: context) { $0.write($1) }
+    }
+
+    func getCollection(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        collectionResponse(try collections.get(path[.collectionID], as: caller), status: .ok, context: context)
+    }
+
+    func updateCollection(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let body = try context.jsonBody()
+        let name: String?
+        switch try body.update("name") {
+        case .keep: name = nil
+        case .clear: throw APIError.validation(field: "name", reason: "name cannot be null")
+        case .set(let value): name = value
+        }
+        let patch = CollectionPatch(
+            name: name,
+            description: try body.update("description"),
+            coverTrackID: try body.update("cover_track_id"),
+            coverImageURL: try body.update("cover_image_url")
+        )
+        let collection = try collections.update(path[.collectionID], with: patch, ifMatch: ifMatch(context), as: caller)
+        return collectionResponse(collection, status: .ok, context: context)
+    }
+
+    func deleteCollection(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let collectionID = path[.collectionID]
+        try collections.delete(collectionID, as: caller)
+        return acknowledgement(id: collectionID, detail: "Collection deleted.", context: context)
+    }
+
+    func addCollectionTrack(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let body = try context.jsonBody()
+        let trackID = try body.requiredString("track_id")
+        let (change, collection) = try collections.addTrack(trackID, to: path[.collectionID], as: caller)
+        let detail = change == .changed ? "Track added to collection." : "Track already in collection."
+        return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
+    }
+
+    func removeCollectionTrack(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let trackID = path[.trackID]
+        let (change, collection) = try collections.removeTrack(trackID, from: path[.collectionID], as: caller)
+        let detail = change == .changed ? "Track removed from collection." : "Track not in collection."
+        return acknowledgement(id: trackID, detail: detail, context: context, etag: collection.etag)
+    }
+
+    func listCollectionTracks(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let (limit, offset) = try pageQuery(context, .collectionTracks)
+        let (collection, members) = try collections.members(of: path[.collectionID], limit: limit, offset: offset, as: caller)
+        return pageResponse(members, limit: limit, offset: offset, bytesPerItem: 96, context: context,
+                            extraFields: [HTTPField(name: .eTag, value: collection.etag)],
+                            leading: { json in json.key("collection_id"); json.string(collection.id) }) { json, member in
+            json.beginObject()
+            json.key("track_id"); json.string(member.trackID)
+            json.key("position"); json.int(member.position)
+            json.key("added_at"); json.string(member.addedAt.iso8601)
+            json.endObject()
+        }
+    }
+
+    func reorderCollection(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let body = try context.jsonBody()
+        let ordered = try body.requiredStringArray("ordered_track_ids")
+        let collection = try collections.reorder(path[.collectionID], to: ordered, ifMatch: ifMatch(context), as: caller)
+        return acknowledgement(id: collection.id, detail: "Collection reordered.", context: context, etag: collection.etag)
     }
 
     /// The first answer again, for a retry with the same `Idempotency-Key` and body

@@ -3,26 +3,21 @@ import MusicCore
 
 /// The read side of tracks.
 extension MusicAPI {
-    func handleTracks(_ endpoint: Endpoint, parameters: [String: String], caller: Caller, context: RequestContext) throws -> APIResponse {
-        switch endpoint {
-        case .getTrack:
-            let track = try catalog.track(parameters["track_id"] ?? "", as: caller)
-            var json = JSONWriter(capacity: 384)
-            json.write(track)
-            return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+    func getTrack(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let track = try catalog.track(path[.trackID], as: caller)
+        var json = JSONWriter(capacity: 384)
+        json.write(track)
+        return APIResponse(status: .ok, json: json.bytes, traceID: context.traceID)
+    }
 
-        case .listTracks:
-            let (limit, offset) = try pageQuery(context, .tracks)
-            let collectionID = context.target.query("collection_id")
-            if let collectionID, collectionID.isEmpty {
-                throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")
-            }
-            let tracks = try catalog.tracks(in: collectionID, limit: limit, offset: offset, as: caller)
-            return pageResponse(tracks, limit: limit, offset: offset, bytesPerItem: 384, context: context) { $0.write($1) }
-
-        default:
-            preconditionFailure("not a track endpoint")
+    func listTracks(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
+        let (limit, offset) = try pageQuery(context, .tracks)
+        let collectionID = context.target.query("collection_id")
+        if let collectionID, collectionID.isEmpty {
+            throw APIError.validation(field: "collection_id", reason: "collection_id must not be empty")
         }
+        let tracks = try catalog.tracks(in: collectionID, limit: limit, offset: offset, as: caller)
+        return pageResponse(tracks, limit: limit, offset: offset, bytesPerItem: 384, context: context) { $0.write($1) }
     }
 }
 

@@ -1,43 +1,73 @@
 import HTTPTypes
 
-/// Maps a method and path to an endpoint and its path parameters.
+/// Maps a method and path to an endpoint.
 struct Router: Sendable {
     enum Match {
-        case found(Endpoint, [String: String], Route)
-        /// Known path, wrong method: the methods it allows.
-        case methodNotAllowed([HTTPRequest.Method], Route)
+        case found(Endpoint, Route)
+        /// Known path, wrong method: `route.allow` lists the methods it takes.
+        case methodNotAllowed(Route)
         case notFound
     }
 
     let routes: [Route]
 
+    /// The API, one entry per endpoint. openapi.yaml documents the same endpoints
+    /// (same paths, methods, operationIds, and `security: []` on the open ones), and
+    /// nginx's `$music_allow` map in nginx/music-common.conf lists the same methods
+    /// per path: RouteTableTests checks both against this table.
     static let music = Router(routes: [
-        Route("/v1/music/health", [(.get, .health)]),
-        Route("/v1/music/openapi.yaml", [(.get, .openAPI)]),
+        Route("/v1/music/health", [
+            .open(.get, "health") { api, _, context in api.health(context) },
+        ]),
+        Route("/v1/music/openapi.yaml", [
+            .open(.get, "openapi") { api, _, context in try api.openAPI(context) },
+        ]),
         // Before the organization routes: "shared" is not an organization id.
         // Its token is a secret: never logged, however the path was spelled.
-        Route("/v1/music/shared/{token}", [(.get, .openShare)], loggedAs: "/v1/music/shared/[token]"),
-        Route("/v1/music/{organization_id}/collections", [(.get, .listCollections), (.post, .createCollection)]),
-        Route("/v1/music/{organization_id}/collections/{collection_id}",
-              [(.get, .getCollection), (.patch, .updateCollection), (.delete, .deleteCollection)]),
-        Route("/v1/music/{organization_id}/collections/{collection_id}/tracks",
-              [(.get, .listCollectionTracks), (.post, .addCollectionTrack)]),
-        Route("/v1/music/{organization_id}/collections/{collection_id}/tracks/{track_id}", [(.delete, .removeCollectionTrack)]),
-        Route("/v1/music/{organization_id}/collections/{collection_id}/order", [(.patch, .reorderCollection)]),
-        Route("/v1/music/{organization_id}/collections/{collection_id}/share", [(.post, .shareCollection)]),
-        Route("/v1/music/{organization_id}/share/{share_id}", [(.delete, .revokeShare)]),
-        Route("/v1/music/{organization_id}/tracks", [(.get, .listTracks)]),
-        Route("/v1/music/{organization_id}/tracks/{track_id}", [(.get, .getTrack)]),
+        Route("/v1/music/shared/{token}", [
+            .open(.get, "openShare") { api, path, context in try api.openShare(path, context) },
+        ], loggedAs: "/v1/music/shared/[token]"),
+        Route("/v1/music/{organization_id}/collections", [
+            .read(.get, "listCollections", cacheable: true) { try $0.listCollections($1, $2, $3) },
+            .write(.post, "createCollection") { try $0.createCollection($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}", [
+            .read(.get, "getCollection", cacheable: true) { try $0.getCollection($1, $2, $3) },
+            .write(.patch, "updateCollection") { try $0.updateCollection($1, $2, $3) },
+            .write(.delete, "deleteCollection") { try $0.deleteCollection($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}/tracks", [
+            .read(.get, "listCollectionTracks", cacheable: true) { try $0.listCollectionTracks($1, $2, $3) },
+            .write(.post, "addCollectionTrack") { try $0.addCollectionTrack($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}/tracks/{track_id}", [
+            .write(.delete, "removeCollectionTrack") { try $0.removeCollectionTrack($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}/order", [
+            .write(.patch, "reorderCollection") { try $0.reorderCollection($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/collections/{collection_id}/share", [
+            .write(.post, "shareCollection") { try $0.shareCollection($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/share/{share_id}", [
+            .write(.delete, "revokeShare") { try $0.revokeShare($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/tracks", [
+            .read(.get, "listTracks", cacheable: true) { try $0.listTracks($1, $2, $3) },
+        ]),
+        Route("/v1/music/{organization_id}/tracks/{track_id}", [
+            .read(.get, "getTrack", cacheable: true) { try $0.getTrack($1, $2, $3) },
+        ]),
     ])
 
-    /// `path` is already split into percent-decoded segments.
+    /// `path` is already split into percent-decoded segments; the first route
+    /// whose pattern fits decides.
     func match(method: HTTPRequest.Method, path: [String]) -> Match {
-        for route in routes {
-            guard let parameters = route.match(path) else { continue }
-            if let endpoint = route.methods.first(where: { $0.0 == method })?.1 {
-                return .found(endpoint, parameters, route)
+        for route in routes where route.matches(path) {
+            for endpoint in route.endpoints where endpoint.method == method {
+                return .found(endpoint, route)
             }
-            return .methodNotAllowed(route.methods.map(\.0), route)
+            return .methodNotAllowed(route)
         }
         return .notFound
     }
