@@ -9,6 +9,8 @@ final class FastCGIClient {
     struct Response {
         var status: Int
         var headers: [String: String]
+        /// The header lines as sent, in order.
+        var headerLines: [String]
         var body: [UInt8]
         var text: String { String(decoding: body, as: UTF8.self) }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
@@ -150,12 +152,23 @@ final class FastCGIClient {
         }
         let head = String(decoding: output[..<split], as: UTF8.self)
         var headers: [String: String] = [:]
-        for line in head.components(separatedBy: "\r\n") {
+        let lines = head.components(separatedBy: "\r\n")
+        for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         let status = Int(headers["status"]?.prefix(3) ?? "") ?? 0
-        return Response(status: status, headers: headers, body: Array(output[(split + 4)...]))
+        return Response(status: status, headers: headers, headerLines: lines, body: Array(output[(split + 4)...]))
+    }
+
+    /// Whether the server closes the connection within `seconds` (end of stream
+    /// or a reset); false if it stays open or sends data instead.
+    func peerCloses(within seconds: Double) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(seconds * 1000)) == 1 else { return false }
+        var byte: UInt8 = 0
+        let got = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        return got == 0 || (got < 0 && errno == ECONNRESET)
     }
 
     func send(_ bytes: [UInt8]) throws {
