@@ -80,6 +80,14 @@ final class WorkerProcess {
         return true
     }
 
+    /// How many sockets the worker holds open: its listening socket and the
+    /// connections it has accepted and not yet closed. Nil once it has exited.
+    func openSockets() -> Int? {
+        let directory = "/proc/\(process.processIdentifier)/fd"
+        guard process.isRunning, let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) ?? "").hasPrefix("socket:") }.count
+    }
+
     /// Sends SIGTERM.
     func terminate() { kill(process.processIdentifier, SIGTERM) }
 
