@@ -83,6 +83,22 @@ struct ProtocolTests {
         }
     }
 
+    @Test("POSTs and reads alternate on one kept-alive connection, each body's end-of-stream record sent as its own write")
+    func keepConnectionAfterBodies() throws {
+        let worker = try WorkerProcess()
+        let client = try worker.client()
+        let path = "/v1/music/\(worker.organizationID)/collections"
+        for index in 0..<20 {
+            let body = Array(#"{"name": "kept \#(index)"}"#.utf8)
+            // FastCGIClient writes each record on its own: the worker may read the body before its end record arrives.
+            let created = try client.request(worker.params("POST", path, contentLength: body.count, key: true, requestID: "p\(index)"),
+                                             body: body, keepConnection: true)
+            #expect(created.status == 201, "request \(index)")
+            #expect(created.json["name"] as? String == "kept \(index)")
+            #expect(try client.request(worker.params("GET", "/v1/music/health"), keepConnection: true).status == 200, "request \(index)")
+        }
+    }
+
     @Test("200 concurrent requests are all answered correctly")
     func concurrentRequests() throws {
         let worker = try WorkerProcess(threads: 64)
