@@ -33,11 +33,13 @@ struct StoreTests {
         switch database.kind {
         case .sqlite(let path):
             #expect(TestDatabase.postgresURL == nil)
+            #expect(store is SQLiteStore)
             let header = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 16)
             #expect(header == Data("SQLite format 3\0".utf8))
             #expect(try database.outsideQuery("SELECT count(*) FROM main.tracks") == "20")
         case .postgres(let url, let schema):
             #expect(url == TestDatabase.postgresURL)
+            #expect(store is PostgresStore)
             #expect(try database.outsideQuery("SELECT count(*) FROM \(schema).tracks") == "20")
             let sessions = try database.outsideQuery("SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(schema)'")
             #expect((Int(sessions) ?? 0) >= 1)
