@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "FastCGI",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -224,7 +224,11 @@ public final class FastCGIServer: Sendable {
             request.pointee.keepConnection = 0
             response = responder.respondToOversizedBody(of: head, declaredLength: length)
         case .declared(let length):
-            response = responder.respond(to: head, body: readBody(request.pointee.in, upTo: length, expected: length))
+            let body = readBody(request.pointee.in, upTo: length, expected: length)
+            if !discardRest(of: request.pointee.in, upTo: configuration.maxBodyBytes) {
+                request.pointee.keepConnection = 0
+            }
+            response = responder.respond(to: head, body: body)
         case .absent:
             let body = readBody(request.pointee.in, upTo: configuration.maxBodyBytes + 1)
             if body.count > configuration.maxBodyBytes {
@@ -252,6 +256,28 @@ public final class FastCGIServer: Sendable {
             }
         }
         return body
+    }
+
+    /// Reads what is left of the body stream, up to its end-of-stream record, so
+    /// that a kept-alive connection starts its next request at a record boundary:
+    /// a body read to exactly `CONTENT_LENGTH` leaves that empty record unread
+    /// whenever it came in a later read, and libfcgi takes it for a protocol error
+    /// at the next request and closes the connection under it. False if more
+    /// than `limit` bytes were left, or the stream broke: the connection must
+    /// then close.
+    private func discardRest(of stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int) -> Bool {
+        guard let stream else { return true }
+        var discarded = 0
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4 * 1024) { chunk in
+            while FCGX_HasSeenEOF(stream) == 0 {
+                let got = FCGX_GetStr(chunk.baseAddress!, Int32(chunk.count), stream)
+                if got < 0 || FCGX_GetError(stream) != 0 { return false }
+                if got == 0 { return FCGX_HasSeenEOF(stream) != 0 }
+                discarded += Int(got)
+                if discarded > limit { return false }
+            }
+            return true
+        }
     }
 
     private func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {

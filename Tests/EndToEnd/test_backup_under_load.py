@@ -25,13 +25,19 @@ def test_backup_taken_under_load_restores_consistently(stack, tmp_path):
                                  json={"track_id": stack.tracks[len(acknowledged) % len(stack.tracks)]}, verify=stack.cert)
                     acknowledged.append(created)
 
+    def wait_for_writes(count, timeout=30):
+        """Until the load has `count` acknowledged collections (it writes while the backup runs)."""
+        deadline = time.monotonic() + timeout
+        while len(acknowledged) < count and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     writer = threading.Thread(target=load)
     writer.start()
-    time.sleep(1)
+    wait_for_writes(10)
     before = list(acknowledged)
     backup = tmp_path / "backup.sqlite"
     result = stack.admin("backup", str(backup))
-    time.sleep(0.5)
+    wait_for_writes(len(acknowledged) + 10)
     stop.set()
     writer.join()
     assert result["integrity"] == "ok"

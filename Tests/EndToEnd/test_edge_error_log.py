@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from edge_client import assert_envelope, call, connection, own_key
+from log_wait import logs_caught_up, wait_for_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -77,7 +78,7 @@ def test_rate_limited_shared_views_leave_no_token_in_the_logs(stack):
     statuses = [call(client, "GET", f"/v1/music/shared/{token}")[0] for _ in range(100)]
     client.close()
     assert 200 in statuses and 429 in statuses, statuses
-    time.sleep(1.2)  # the access log is flushed every second; the worker's every 200 ms
+    logs_caught_up(stack)
     assert token_in_logs(stack.var, token) == []
     access = (stack.var / "log" / "nginx-access.log").read_text()
     assert '127.0.0.71 ' in access and '"GET /v1/music/shared/[token] HTTP/1.1" 429 ' in access
@@ -96,7 +97,8 @@ def test_upstream_errors_on_shared_views_leave_no_token_in_the_logs(stack, dead_
     assert_envelope(status, headers, body, "SERVICE_UNAVAILABLE")
     # The same failure on another path is still explained in the error log.
     assert call(http.client.HTTPConnection("127.0.0.1", port, timeout=10), "GET", "/v1/music/health")[0] == 502
-    time.sleep(1.2)  # the access log is flushed every second
+    # The access log is flushed every second: wait for the last request's line.
+    wait_for_text(var / "log" / "nginx-access.log", '"GET /v1/music/health HTTP/1.1" 502 ')
     error_log = (var / "log" / "nginx-error.log").read_text()
     assert "Connection refused) while connecting to upstream" in error_log and "/v1/music/health" in error_log
     assert token_in_logs(var, token) == []

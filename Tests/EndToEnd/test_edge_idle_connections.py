@@ -16,6 +16,7 @@ import time
 import pytest
 
 from edge_client import assert_envelope, get, own_key, raw_socket, rendered
+from log_wait import wait_for_text
 
 IDLE, SLOW_HEADERS, SLOW_BODIES = 300, 8800, 100
 ATTACKER, VICTIM, CROWD = "127.0.0.31", "127.0.0.32", "127.0.0.33"
@@ -127,8 +128,8 @@ def test_requests_in_progress_per_address_stop_at_limit_conn(stack):
                 break
             time.sleep(0.1)
         assert_envelope(status, headers, body, "RATE_LIMIT_EXCEEDED")
-        time.sleep(0.2)
-        log = (stack.var / "log" / "nginx-error.log").read_text(errors="replace")
+        log = wait_for_text(stack.var / "log" / "nginx-error.log",
+                            f'limiting connections by zone "music_connections", client: {CROWD}')
         assert f'limiting connections by zone "music_connections", client: {CROWD}' in log
         # Another address is not affected.
         assert get(stack, "/v1/music/health", VICTIM)[0] == 200

@@ -4,11 +4,11 @@ raw one, so a path they could read differently (an encoded slash or backslash, a
 empty or dot segment) is refused at nginx with the 400 envelope, before any
 location; what remains decodes the same way for both."""
 import json
-import time
 
 import requests
 
 from edge_client import assert_envelope, call, connection, own_key
+from log_wait import logs_caught_up
 
 SOURCE = "127.0.0.51"
 
@@ -50,6 +50,6 @@ def test_an_encoded_shared_path_is_the_shared_view_and_its_token_stays_out_of_th
         assert status == 200, (path, body[:300])
         assert json.loads(body) == json.loads(plain)
     client.close()
-    time.sleep(1.2)  # the access log is flushed every second; the worker's every 200 ms
+    logs_caught_up(stack)
     for path in (stack.var / "log").iterdir():
         assert token not in path.read_text(errors="replace"), path

@@ -3,7 +3,8 @@ oversized headers answered with the envelope."""
 import json
 import socket
 import subprocess
-import time
+
+from log_wait import logs_caught_up
 
 
 def raw_http(port, data):
@@ -36,7 +37,7 @@ def test_tls_1_0_and_1_1_are_refused_by_the_server(stack):
 
 
 def worker_logs(stack):
-    time.sleep(0.5)  # the worker flushes its log every 200 ms
+    logs_caught_up(stack)
     return "".join(path.read_text(errors="replace") for path in (stack.var / "log").glob("worker-*.log"))
 
 

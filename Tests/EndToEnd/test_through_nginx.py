@@ -9,6 +9,8 @@ import time
 
 import requests
 
+from log_wait import logs_caught_up
+
 
 def envelope_ok(response, status, code):
     assert response.status_code == status, response.text
@@ -96,7 +98,7 @@ def test_documented_flow_with_curl_and_the_demo_key(stack):
 
 def test_logs_never_hold_the_api_key(stack):
     requests.get(f"{stack.api}/collections", headers={"X-API-Key": stack.key}, verify=stack.cert)
-    time.sleep(1.2)  # the access log is flushed every second
+    logs_caught_up(stack)
     logs = list((stack.var / "log").iterdir())
     assert logs
     for path in logs:
@@ -162,8 +164,12 @@ def test_one_dead_worker_costs_no_request(stack):
 
 def test_no_worker_gives_the_502_envelope(stack):
     os.kill(stack.pid("supervisor-2"), signal.SIGTERM)
-    os.kill(stack.pid("worker-2"), signal.SIGTERM)
-    time.sleep(1)
+    worker = stack.pid("worker-2")
+    os.kill(worker, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{worker}"), "worker-2 did not exit within 10 s of SIGTERM"
     envelope_ok(requests.get(f"{stack.https}/v1/music/health", verify=stack.cert), 502, "SERVICE_UNAVAILABLE")
 
 

@@ -9,6 +9,8 @@ final class FastCGIClient {
     struct Response {
         var status: Int
         var headers: [String: String]
+        /// The header lines as sent, in order.
+        var headerLines: [String]
         var body: [UInt8]
         var text: String { String(decoding: body, as: UTF8.self) }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
@@ -20,8 +22,12 @@ final class FastCGIClient {
 
     let fd: Int32
 
+    /// `fd` is set only once connected: a class whose stored properties are all
+    /// set runs `deinit` when its initializer throws, and a second `close` there
+    /// would close whatever descriptor took the number meanwhile (in this
+    /// process: a server's listening socket or another test's connection).
     init(socketPath: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -34,16 +40,18 @@ final class FastCGIClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
+            let error = errno
             close(fd)
-            throw Failure(description: "connect(\(socketPath)) failed: errno \(errno)")
+            throw Failure(description: "connect(\(socketPath)) failed: errno \(error)")
         }
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
     }
 
     /// A TCP connection to `host:port` (IPv4) from `source` (any port).
     init(tcpHost host: String, port: UInt16, source: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         func address(_ text: String, _ port: UInt16) -> sockaddr_in {
             var address = sockaddr_in()
@@ -58,11 +66,13 @@ final class FastCGIClient {
         let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
         let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
         guard bound == 0, connected == 0 else {
+            let error = errno
             close(fd)
-            throw Failure(description: "connect(\(host):\(port)) from \(source) failed: errno \(errno)")
+            throw Failure(description: "connect(\(host):\(port)) from \(source) failed: errno \(error)")
         }
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -150,12 +160,23 @@ final class FastCGIClient {
         }
         let head = String(decoding: output[..<split], as: UTF8.self)
         var headers: [String: String] = [:]
-        for line in head.components(separatedBy: "\r\n") {
+        let lines = head.components(separatedBy: "\r\n")
+        for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         let status = Int(headers["status"]?.prefix(3) ?? "") ?? 0
-        return Response(status: status, headers: headers, body: Array(output[(split + 4)...]))
+        return Response(status: status, headers: headers, headerLines: lines, body: Array(output[(split + 4)...]))
+    }
+
+    /// Whether the server closes the connection within `seconds` (end of stream
+    /// or a reset); false if it stays open or sends data instead.
+    func peerCloses(within seconds: Double) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(seconds * 1000)) == 1 else { return false }
+        var byte: UInt8 = 0
+        let got = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        return got == 0 || (got < 0 && errno == ECONNRESET)
     }
 
     func send(_ bytes: [UInt8]) throws {

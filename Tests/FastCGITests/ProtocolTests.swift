@@ -83,6 +83,22 @@ struct ProtocolTests {
         }
     }
 
+    @Test("POSTs and reads alternate on one kept-alive connection, each body's end-of-stream record sent as its own write")
+    func keepConnectionAfterBodies() throws {
+        let worker = try WorkerProcess()
+        let client = try worker.client()
+        let path = "/v1/music/\(worker.organizationID)/collections"
+        for index in 0..<20 {
+            let body = Array(#"{"name": "kept \#(index)"}"#.utf8)
+            // FastCGIClient writes each record on its own: the worker may read the body before its end record arrives.
+            let created = try client.request(worker.params("POST", path, contentLength: body.count, key: true, requestID: "p\(index)"),
+                                             body: body, keepConnection: true)
+            #expect(created.status == 201, "request \(index)")
+            #expect(created.json["name"] as? String == "kept \(index)")
+            #expect(try client.request(worker.params("GET", "/v1/music/health"), keepConnection: true).status == 200, "request \(index)")
+        }
+    }
+
     @Test("200 concurrent requests are all answered correctly")
     func concurrentRequests() throws {
         let worker = try WorkerProcess(threads: 64)
@@ -107,6 +123,7 @@ struct ProtocolTests {
     @Test("clients that hang up before the answer never kill the worker")
     func clientsHangingUp() throws {
         let worker = try WorkerProcess()
+        let idleSockets = try #require(worker.openSockets())
         for _ in 0..<50 {
             let client = try worker.client()
             try client.sendBegin()
@@ -114,7 +131,11 @@ struct ProtocolTests {
             try client.sendStdin([])
             // The client goes away without reading: the worker's write fails with EPIPE.
         }
-        usleep(200_000)
+        // Connections are accepted in the order they came: once a later one is
+        // answered, the 50 have been accepted; once the worker holds no more
+        // sockets than when idle, it has finished and closed every one of them.
+        #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
+        #expect(WorkerProcess.await(timeout: 10) { (worker.openSockets() ?? -1) <= idleSockets })
         #expect(worker.process.isRunning)
         #expect(try worker.client().request(worker.params("GET", "/v1/music/health")).status == 200)
     }
@@ -157,17 +178,20 @@ struct ProtocolTests {
         let worker = try WorkerProcess()
         let idle = try worker.client()
         #expect(try idle.request(worker.params("GET", "/v1/music/health"), keepConnection: true).status == 200)
+        let socketsBefore = try #require(worker.openSockets())
 
         let body = Array(#"{"name": "in flight during shutdown"}"#.utf8)
         let inFlight = try worker.client()
         try inFlight.sendBegin()
         try inFlight.sendParams(worker.params("POST", "/v1/music/\(worker.organizationID)/collections", contentLength: body.count, key: true))
         try inFlight.sendStdin(Array(body.prefix(10)), end: false)
-        usleep(200_000)
+        // In flight once accepted: a connection accepted before the shutdown is served.
+        #expect(WorkerProcess.await(timeout: 10) { (worker.openSockets() ?? 0) > socketsBefore })
 
         let started = Date()
         worker.terminate()
-        usleep(300_000)
+        // The worker shuts its own listening socket down: connecting fails from then on.
+        #expect(WorkerProcess.await(timeout: 5) { (try? worker.client()) == nil })
         #expect((try? worker.client().request(worker.params("GET", "/v1/music/health"))) == nil)
 
         try inFlight.sendStdin(Array(body.dropFirst(10)))

@@ -80,6 +80,14 @@ final class WorkerProcess {
         return true
     }
 
+    /// How many sockets the worker holds open: its listening socket and the
+    /// connections it has accepted and not yet closed. Nil once it has exited.
+    func openSockets() -> Int? {
+        let directory = "/proc/\(process.processIdentifier)/fd"
+        guard process.isRunning, let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) ?? "").hasPrefix("socket:") }.count
+    }
+
     /// Sends SIGTERM.
     func terminate() { kill(process.processIdentifier, SIGTERM) }
 
@@ -129,12 +137,17 @@ final class InheritedListener {
         path = directory + "/inherited.sock"
         database = directory + "/music.sqlite"
         (organizationID, apiKey) = try WorkerProcess.demo(db: database)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FastCGIClient.Failure(description: "socket() failed") }
+        // `fd` is set last: see FastCGIClient.init (deinit runs when a throw comes after).
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw FastCGIClient.Failure(description: "socket() failed")
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
+            let bytes = pathBytes
             raw.copyBytes(from: bytes.prefix(raw.count - 1))
             raw[min(bytes.count, raw.count - 1)] = 0
         }
@@ -142,9 +155,12 @@ final class InheritedListener {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(fd, 128) == 0 else {
+            let error = errno
             close(fd)
-            throw FastCGIClient.Failure(description: "bind/listen \(path) failed: errno \(errno)")
+            try? FileManager.default.removeItem(atPath: directory)
+            throw FastCGIClient.Failure(description: "bind/listen \(path) failed: errno \(error)")
         }
+        self.fd = fd
     }
 
     deinit {

@@ -47,12 +47,18 @@ struct PostgresConnectionTests {
         caller = Caller(userID: user.id, organizationID: organization.id)
     }
 
-    /// Ends every server session of this test's store, as a database restart or a network cut would.
-    func terminateSessions(state: String) throws {
-        guard case .postgres(_, let schema) = database.kind else { return }
-        _ = try database.outsideQuery("""
-            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '\(schema)' AND state = '\(state)'
+    /// Ends every server session of this test's store in `state`, as a database
+    /// restart or a network cut would, and returns how many ended. Each
+    /// termination waits (up to 10 s) until the server process has exited, so the
+    /// store's next use of that connection finds it closed.
+    @discardableResult
+    func terminateSessions(state: String) throws -> Int {
+        guard case .postgres(_, let schema) = database.kind else { return 0 }
+        let output = try database.outsideQuery("""
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity
+            WHERE application_name = '\(schema)' AND state = '\(state)'
             """)
+        return Int(output) ?? 0
     }
 
     @Test("a connection lost mid-transaction fails that transaction (503); the next one succeeds on a new connection")
@@ -62,7 +68,7 @@ struct PostgresConnectionTests {
         #expect(throws: StoreUnavailableError.self) {
             try database.store.write { writer in
                 try writer.insert(Organization(id: "org_00000000lost", name: "lost", createdAt: .init(secondsSince1970: 0)))
-                try terminateSessions(state: "idle in transaction")
+                #expect(try terminateSessions(state: "idle in transaction") >= 1)
                 _ = try writer.organization(id: "org_00000000lost")
             }
         }
@@ -74,8 +80,7 @@ struct PostgresConnectionTests {
     func idleConnectionsReopen() throws {
         let service = CollectionService(store: database.store)
         _ = try service.create(CollectionDraft(name: "before"), as: caller)
-        try terminateSessions(state: "idle")
-        Thread.sleep(forTimeInterval: 0.2)
+        #expect(try terminateSessions(state: "idle") >= 1)
         #expect(try service.list(limit: 10, offset: 0, as: caller).map(\.name) == ["before"])
         #expect(try service.create(CollectionDraft(name: "after"), as: caller).name == "after")
     }

@@ -25,12 +25,24 @@ struct StoreTests {
         tracks = try admin.createTracks((0..<20).map { .init(title: "T\($0)") }, organizationID: organization.id, ownerID: user.id)
     }
 
+    /// Seen from outside the store: the fixture's tracks are in a SQLite file, or
+    /// in this test's schema on the server MUSIC_TEST_DATABASE_URL names, held
+    /// through sessions the store opened there.
     @Test("the run targets the store it was asked for")
-    func storeKind() {
-        if TestDatabase.postgresURL != nil {
-            #expect(store is PostgresStore)
-        } else {
+    func storeKind() throws {
+        switch database.kind {
+        case .sqlite(let path):
+            #expect(TestDatabase.postgresURL == nil)
             #expect(store is SQLiteStore)
+            let header = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 16)
+            #expect(header == Data("SQLite format 3\0".utf8))
+            #expect(try database.outsideQuery("SELECT count(*) FROM main.tracks") == "20")
+        case .postgres(let url, let schema):
+            #expect(url == TestDatabase.postgresURL)
+            #expect(store is PostgresStore)
+            #expect(try database.outsideQuery("SELECT count(*) FROM \(schema).tracks") == "20")
+            let sessions = try database.outsideQuery("SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(schema)'")
+            #expect((Int(sessions) ?? 0) >= 1)
         }
     }
 

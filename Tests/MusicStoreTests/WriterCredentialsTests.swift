@@ -75,9 +75,14 @@ struct WriteCredentialsTests {
         #expect(try authenticateInWrite().userID == user.id)
     }
 
-    @Test("a restore forgets credentials that the backup does not hold")
+    /// Backup and restore are SQLite's (PostgreSQL has pg_dump and pg_restore).
+    @Test("a restore forgets credentials that the backup does not hold", .enabled(if: TestDatabase.postgresURL == nil))
     func restoreForgets() throws {
-        guard let sqlite = store as? SQLiteStore, case .sqlite(let path) = database.kind else { return }
+        let sqlite = try #require(store as? SQLiteStore)
+        guard case .sqlite(let path) = database.kind else {
+            Issue.record("the SQLite store has no SQLite path: \(database.kind)")
+            return
+        }
         let backup = path + ".before-key"
         defer { try? FileManager.default.removeItem(atPath: backup) }
         let later = try AdminService(store: store).createAPIKey(userID: user.id)

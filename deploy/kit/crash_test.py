@@ -209,7 +209,11 @@ def main():
     for thread in threads:
         thread.start()
     rng = random.Random(42)
-    time.sleep(1)
+    # The first kill once the clients are writing (or after 10 s, so a stack that
+    # acknowledges nothing is still killed and reported).
+    warmup = time.time() + 10
+    while counters.values["acknowledged"] == 0 and time.time() < warmup:
+        time.sleep(0.05)
     for _ in range(args.kills):
         index = rng.randint(1, args.workers)
         try:

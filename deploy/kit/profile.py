@@ -109,6 +109,8 @@ def main():
             try:
                 connection = Connection(sock)
             except OSError:
+                if worker.poll() is not None or time.time() > deadline:
+                    sys.exit(f"the worker does not accept connections: see {args.out}/worker.log")
                 time.sleep(0.2)
         status, body = connection.request("POST", base, key, b'{"name":"profile: add target"}')
         if not status.startswith("Status: 201"):

@@ -1,0 +1,61 @@
+"""Waiting for logs instead of sleeping for them. nginx flushes its access log
+every second (`flush=1s`) and each worker its own every 200 ms: a test that reads
+a log polls for the line it expects, with a deadline. A test that checks what is
+NOT in the logs first waits until every log holds a request made after the ones
+under test: each log is written in order, so what came before is on disk."""
+import os
+import pathlib
+import time
+
+from edge_client import get
+
+# The markers' own source address (see edge_client): the per-address limits
+# that the tests meet stay untouched.
+MARKER_SOURCE = "127.0.0.90"
+
+
+def wait_for_text(path, needle, timeout=10.0):
+    """Polls `path` until it holds `needle`; returns its text. Fails after `timeout` seconds."""
+    path = pathlib.Path(path)
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {path} after {timeout} s")
+        time.sleep(0.05)
+
+
+def live_workers(stack):
+    """The indexes of the stack's workers whose process is running."""
+    indexes = []
+    for pid_file in (stack.var / "run").glob("worker-*.pid"):
+        pid = stack.pid(pid_file.stem)
+        if pid and os.path.exists(f"/proc/{pid}"):
+            indexes.append(pid_file.stem.removeprefix("worker-"))
+    return sorted(indexes)
+
+
+def logs_caught_up(stack, timeout=15.0):
+    """Returns once nginx's access log and the log of every running worker hold
+    a health request made after this call: all that was logged before is on disk.
+    nginx picks the worker, so this asks until each has answered one."""
+    access = stack.var / "log" / "nginx-access.log"
+    pending = {index: stack.var / "log" / f"worker-{index}.log" for index in live_workers(stack)}
+    markers = []
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, _ = get(stack, "/v1/music/health", MARKER_SOURCE)
+        if status == 200:  # a 429 never reached a worker
+            markers.append(headers["X-Request-ID"])
+        for index, path in list(pending.items()):
+            text = path.read_text(errors="replace") if path.exists() else ""
+            if any(f"trace_id={marker} " in text for marker in markers):
+                del pending[index]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no health request after {timeout} s in the logs of workers {sorted(pending)}")
+        time.sleep(0.1)
+    wait_for_text(access, f" {markers[-1]} ", timeout=max(1.0, deadline - time.monotonic()))
