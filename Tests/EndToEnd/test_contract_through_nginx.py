@@ -1,4 +1,4 @@
-"""API.md's error table and the reference examples, through nginx."""
+"""docs/api.md's error table and the reference examples, through nginx."""
 import concurrent.futures
 import os
 import subprocess

@@ -3,7 +3,7 @@ import HTTPTypes
 import MusicCore
 import Testing
 
-/// Every endpoint against every kind of wrong caller gives exactly API.md's
+/// Every endpoint against every kind of wrong caller gives exactly docs/api.md's
 /// status and code, and nothing tells another user's collection from none.
 @Suite("Access matrix")
 struct AccessMatrixTests {
@@ -48,7 +48,7 @@ struct AccessMatrixTests {
         ]
     }
 
-    @Test("wrong keys and wrong members get exactly API.md's status and code on every endpoint")
+    @Test("wrong keys and wrong members get exactly docs/api.md's status and code on every endpoint")
     func matrix() {
         let callers: [(String, [String: String], Int, String)] = [
             ("no key", [:], 401, "AUTHENTICATION_REQUIRED"),

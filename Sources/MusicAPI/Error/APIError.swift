@@ -1,7 +1,7 @@
 import HTTPTypes
 import MusicCore
 
-/// One row of API.md's error table, filled in: everything the envelope carries
+/// One row of docs/api.md's error table, filled in: everything the envelope carries
 /// but the trace id and the timestamp.
 public struct APIError: Error, Equatable, Sendable {
     public var status: HTTPResponse.Status

@@ -141,7 +141,7 @@ extension MusicAPI {
 }
 
 extension JSONWriter {
-    /// The collection object of API.md.
+    /// The collection object of docs/api.md.
     mutating func write(_ collection: Collection) {
         beginObject()
         key("id"); string(collection.id)

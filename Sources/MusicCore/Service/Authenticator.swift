@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Who is calling, and may they use collections in this organization?
-/// Check order of API.md: 401 (no, malformed, unknown or revoked key) before
+/// Check order of docs/api.md: 401 (no, malformed, unknown or revoked key) before
 /// 403 (not a member, or a member without the capability).
 public struct Authenticator: Sendable {
     let store: any Store

@@ -40,7 +40,7 @@ public struct CollectionPatch: Equatable, Sendable {
     }
 }
 
-/// The field rules of API.md, one function per field.
+/// The field rules of docs/api.md, one function per field.
 public enum CollectionRules {
     public static let nameLimit = 512
     public static let descriptionLimit = 4_096

@@ -2,7 +2,7 @@
 /// track cap, soft delete, versions. Every change runs in one store transaction.
 ///
 /// Inputs are validated before anything is looked up, so a request with a
-/// broken field gets 422 even for a collection it cannot see (API.md's check order).
+/// broken field gets 422 even for a collection it cannot see (docs/api.md's check order).
 public struct CollectionService: Sendable {
     let store: any Store
     let clock: any Clock
