@@ -118,11 +118,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// A write transaction, committed (durably) before this returns; concurrent
-    /// writes share a commit (see `GroupCommit`). A write inside a write joins it.
+    /// writes share a commit (see `GroupCommit`). A write inside a write joins it;
+    /// a write inside a read is refused (it would commit apart from the read).
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = pthread_getspecific(openWriteKey) {
             return try body(writerTransaction(open))
         }
+        if pthread_getspecific(openReadKey) != nil { throw WriteInsideReadError() }
         return try groupCommit.write { db in
             // The body runs on the writer thread: mark the write open there.
             let open = Unmanaged.passUnretained(db).toOpaque()
