@@ -156,7 +156,9 @@ struct SQLiteTransaction: StoreWriter {
     }
 
     func collectionIDs(containing trackID: String) throws -> [String] {
-        try all("SELECT collection_id FROM collection_tracks WHERE track_id = ?", [trackID]) { $0.string(0) }
+        // The index on track_id holds the key's collection_id (a WITHOUT ROWID
+        // table): this order costs no sort.
+        try all("SELECT collection_id FROM collection_tracks WHERE track_id = ? ORDER BY collection_id", [trackID]) { $0.string(0) }
     }
 
     func markTrackDeleted(id: String, at time: Timestamp) throws -> Bool {

@@ -54,7 +54,8 @@ public protocol StoreReader {
     func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack]
     /// Live tracks of the organization, newest first.
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track]
-    /// The ids of the collections (deleted or not) that hold `trackID`.
+    /// The ids of the collections (deleted or not) that hold `trackID`, in id order
+    /// (a deletion that visits them locks their rows in one order everywhere).
     func collectionIDs(containing trackID: String) throws -> [String]
     /// A collection by id alone, deleted or not (share views, admin work).
     func anyCollection(id: String) throws -> Collection?
