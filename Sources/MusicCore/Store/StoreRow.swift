@@ -1,7 +1,8 @@
 /// One row of a query's result, read by column index (0-based): what each store
 /// reads from its own driver. The mapping from rows to models (`RowMapping`) is
 /// written once over this protocol; each store keeps only its SQL dialect.
-package protocol StoreRow {
+/// Public, not `package`, for `RowMapping`'s inlinable decoders.
+public protocol StoreRow {
     func isNull(_ column: Int32) -> Bool
     func int64(_ column: Int32) -> Int64
     func double(_ column: Int32) -> Double
@@ -11,13 +12,13 @@ package protocol StoreRow {
 }
 
 extension StoreRow {
-    @inlinable package func int(_ column: Int32) -> Int { Int(int64(column)) }
-    @inlinable package func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
-    @inlinable package func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
-    @inlinable package func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+    @inlinable public func int(_ column: Int32) -> Int { Int(int64(column)) }
+    @inlinable public func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
+    @inlinable public func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
+    @inlinable public func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
     /// Times are stored as whole seconds since 1970 in both stores.
-    @inlinable package func timestamp(_ column: Int32) -> Timestamp { Timestamp(secondsSince1970: int64(column)) }
-    @inlinable package func optionalTimestamp(_ column: Int32) -> Timestamp? {
+    @inlinable public func timestamp(_ column: Int32) -> Timestamp { Timestamp(secondsSince1970: int64(column)) }
+    @inlinable public func optionalTimestamp(_ column: Int32) -> Timestamp? {
         isNull(column) ? nil : Timestamp(secondsSince1970: int64(column))
     }
 }
