@@ -38,17 +38,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // One SQLite setting Swift cannot make (sqlite3_config is variadic).
+        // The sqlite3_config calls Swift cannot make (the function is variadic), on
+        // the SQLite that GRDB links.
         .target(
-            name: "CSQLiteTuning",
-            linkerSettings: [.linkedLibrary("sqlite3")]
+            name: "CSQLiteConfig",
+            dependencies: [.product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
-        // The `Store` on SQLite through GRDB.
+        // The `Store` on SQLite through GRDB, its hot queries through SQLite's own API.
         .target(
             name: "MusicSQLite",
             dependencies: [
-                "MusicCore", "CSQLiteTuning",
+                "MusicCore", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         // Debian's libpq (libpq-dev), bridged the same way as libfcgi.
@@ -97,7 +99,13 @@ let package = Package(
             dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"],
             path: "Tests/StoreTestSupport"
         ),
-        .testTarget(name: "MusicStoreTests", dependencies: ["MusicSQLite", "MusicPostgres", "MusicStores", "MusicCore", "StoreTestSupport"]),
+        .testTarget(
+            name: "MusicStoreTests",
+            dependencies: [
+                "MusicSQLite", "MusicPostgres", "MusicStores", "MusicCore", "StoreTestSupport",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(
             name: "MusicAPITests",
             dependencies: [

@@ -63,7 +63,7 @@ struct PostgresError: Error, CustomStringConvertible {
 }
 
 /// One row of a result, read in place (text format).
-struct PostgresRow {
+struct PostgresRow: StoreRow {
     let result: OpaquePointer
     let row: Int32
 
@@ -76,14 +76,8 @@ struct PostgresRow {
         }
     }
 
-    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
-
     func int64(_ column: Int32) -> Int64 { strtoll(PQgetvalue(result, row, column), nil, 10) }
-    func int(_ column: Int32) -> Int { Int(int64(column)) }
-    func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
-    func timestamp(_ column: Int32) -> Timestamp { Timestamp(secondsSince1970: int64(column)) }
-    func optionalTimestamp(_ column: Int32) -> Timestamp? { optionalInt64(column).map(Timestamp.init(secondsSince1970:)) }
-    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : strtod(PQgetvalue(result, row, column), nil) }
+    func double(_ column: Int32) -> Double { strtod(PQgetvalue(result, row, column), nil) }
     func bool(_ column: Int32) -> Bool { PQgetvalue(result, row, column).pointee == CChar(UInt8(ascii: "t")) }
 
     /// A `bytea` column in hex text format (`\x4142...`).

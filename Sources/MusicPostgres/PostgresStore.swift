@@ -95,7 +95,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = openTransaction() {
-            guard open.writing else { preconditionFailure("a write cannot start inside a read") }
+            guard open.writing else { throw WriteInsideReadError() }
             return try body(PostgresTransaction(connection: open.connection, writing: true))
         }
         return try transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED", writing: true) { transaction, _ in

@@ -1,7 +1,8 @@
 import MusicCore
 
 /// The queries and changes of one PostgreSQL transaction: the same statements
-/// as SQLite's, with `$n` parameters, prepared once per connection. In a write,
+/// as SQLite's, with `$n` parameters, prepared once per connection; rows become
+/// models through `RowMapping`. In a write,
 /// reading a collection locks its row (`FOR UPDATE`) and reading an
 /// idempotency key locks the key: see `PostgresStore`.
 struct PostgresTransaction: StoreWriter {
@@ -12,6 +13,11 @@ struct PostgresTransaction: StoreWriter {
         try connection.query(sql, parameters, decode).first
     }
 
+    /// `($1, $2, ...)`, one parameter per column of the list.
+    private static func values(_ columns: String) -> String {
+        "(" + (1...RowMapping.count(of: columns)).map { "$\($0)" }.joined(separator: ", ") + ")"
+    }
+
     /// ` FOR UPDATE` in a write transaction.
     private var lockInWrite: String { writing ? " FOR UPDATE" : "" }
 
@@ -20,54 +26,50 @@ struct PostgresTransaction: StoreWriter {
     func membership(userID: String, organizationID: String) throws -> Membership? {
         let sql = "SELECT capabilities FROM memberships WHERE user_id = $1 AND organization_id = $2"
         return try first(sql, [userID, organizationID]) { row in
-            Self.membership(capabilities: row.string(0), userID: userID, organizationID: organizationID)
+            RowMapping.membership(capabilities: row.string(0), userID: userID, organizationID: organizationID)
         }
     }
 
-    private static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
-        let capabilities = text.split(separator: ",").map { Capability(rawValue: String($0)) }
-        return Membership(organizationID: organizationID, userID: userID, capabilities: Set(capabilities))
-    }
+    private static let credentials = """
+        SELECT \(RowMapping.apiKeyColumns), m.capabilities
+        FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND m.organization_id = $2
+        WHERE k.key_hash = $1
+        """
 
     func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
-        let sql = """
-            SELECT k.id, k.user_id, k.key_hash, k.active, k.created_at, m.capabilities
-            FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id AND m.organization_id = $2
-            WHERE k.key_hash = $1
-            """
-        return try first(sql, [hash, organizationID]) { row in
-            let key = APIKeyRecord(id: row.string(0), userID: row.string(1), hash: row.string(2), active: row.bool(3),
-                                   createdAt: row.timestamp(4))
+        return try first(Self.credentials, [hash, organizationID]) { row in
+            let key = RowMapping.apiKey(row)
             let membership = row.optionalString(5).map {
-                Self.membership(capabilities: $0, userID: key.userID, organizationID: organizationID)
+                RowMapping.membership(capabilities: $0, userID: key.userID, organizationID: organizationID)
             }
             return (key, membership)
         }
     }
 
+    private static let organizationByID = "SELECT \(RowMapping.organizationColumns) FROM organizations WHERE id = $1"
+    private static let userByID = "SELECT \(RowMapping.userColumns) FROM users WHERE id = $1"
+    private static let insertOrganization =
+        "INSERT INTO organizations (\(RowMapping.organizationColumns)) VALUES \(values(RowMapping.organizationColumns))"
+    private static let insertUser = "INSERT INTO users (\(RowMapping.userColumns)) VALUES \(values(RowMapping.userColumns))"
+
     func organization(id: String) throws -> Organization? {
-        try first("SELECT id, name, created_at FROM organizations WHERE id = $1", [id]) { row in
-            Organization(id: row.string(0), name: row.string(1), createdAt: row.timestamp(2))
-        }
+        try first(Self.organizationByID, [id]) { RowMapping.organization($0) }
     }
 
     func user(id: String) throws -> User? {
-        try first("SELECT id, email, created_at FROM users WHERE id = $1", [id]) { row in
-            User(id: row.string(0), email: row.string(1), createdAt: row.timestamp(2))
-        }
+        try first(Self.userByID, [id]) { RowMapping.user($0) }
     }
 
     func insert(_ organization: Organization) throws {
-        try connection.execute("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)",
-                               [organization.id, organization.name, organization.createdAt])
+        try connection.execute(Self.insertOrganization, [organization.id, organization.name, organization.createdAt])
     }
 
     func insert(_ user: User) throws {
-        try connection.execute("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)", [user.id, user.email, user.createdAt])
+        try connection.execute(Self.insertUser, [user.id, user.email, user.createdAt])
     }
 
     func upsert(_ membership: Membership) throws {
-        let capabilities = membership.capabilities.map(\.rawValue).sorted().joined(separator: ",")
+        let capabilities = RowMapping.capabilitiesText(membership.capabilities)
         try connection.execute("""
             INSERT INTO memberships (organization_id, user_id, capabilities) VALUES ($1, $2, $3)
             ON CONFLICT (user_id, organization_id) DO UPDATE SET capabilities = excluded.capabilities
@@ -89,24 +91,23 @@ struct PostgresTransaction: StoreWriter {
 
     // MARK: Tracks
 
-    private static let trackColumns = """
-        t.id, t.organization_id, t.owner_user_id, t.title, t.engine, t.mode, t.measured_duration_seconds,
-        t.instrumental, t.mime_type, t.licence_class, t.created_at, t.deleted_at
+    private static let trackByID =
+        "SELECT \(RowMapping.trackColumns) FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL"
+    private static let tracksPage = """
+        SELECT \(RowMapping.trackColumns) FROM tracks t
+        WHERE t.organization_id = $1 AND t.deleted_at IS NULL
+        ORDER BY t.created_at DESC, t.id DESC LIMIT $2 OFFSET $3
         """
-
-    private static func track(from row: PostgresRow, base: Int32 = 0) -> Track {
-        Track(
-            id: row.string(base), organizationID: row.string(base + 1), ownerID: row.string(base + 2),
-            title: row.string(base + 3), engine: row.string(base + 4), mode: row.string(base + 5),
-            measuredDurationSeconds: row.optionalDouble(base + 6), instrumental: row.bool(base + 7),
-            mimeType: row.string(base + 8), licenceClass: row.string(base + 9),
-            createdAt: row.timestamp(base + 10), deletedAt: row.optionalTimestamp(base + 11)
-        )
-    }
+    private static let memberTracksPage = """
+        SELECT \(RowMapping.memberTrackColumns) FROM collection_tracks m JOIN tracks t ON t.id = m.track_id
+        WHERE m.collection_id = $1 AND m.position >= $2 AND t.deleted_at IS NULL
+        ORDER BY m.position LIMIT $3
+        """
+    private static let insertTrack =
+        "INSERT INTO tracks (\(RowMapping.trackInsertColumns)) VALUES \(values(RowMapping.trackInsertColumns))"
 
     func track(id: String, organizationID: String) throws -> Track? {
-        let sql = "SELECT \(Self.trackColumns) FROM tracks t WHERE t.id = $1 AND t.organization_id = $2 AND t.deleted_at IS NULL"
-        return try first(sql, [id, organizationID]) { Self.track(from: $0) }
+        try first(Self.trackByID, [id, organizationID]) { RowMapping.track($0) }
     }
 
     /// In a write (adding the track to a collection), the track's row is locked
@@ -122,21 +123,11 @@ struct PostgresTransaction: StoreWriter {
     }
 
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track] {
-        try connection.query("""
-            SELECT \(Self.trackColumns) FROM tracks t
-            WHERE t.organization_id = $1 AND t.deleted_at IS NULL
-            ORDER BY t.created_at DESC, t.id DESC LIMIT $2 OFFSET $3
-            """, [organizationID, limit, offset]) { Self.track(from: $0) }
+        try connection.query(Self.tracksPage, [organizationID, limit, offset]) { RowMapping.track($0) }
     }
 
     func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack] {
-        try connection.query("""
-            SELECT m.position, \(Self.trackColumns) FROM collection_tracks m JOIN tracks t ON t.id = m.track_id
-            WHERE m.collection_id = $1 AND m.position >= $2 AND t.deleted_at IS NULL
-            ORDER BY m.position LIMIT $3
-            """, [collectionID, position, limit]) { row in
-            CollectionTrack(track: Self.track(from: row, base: 1), position: row.int(0))
-        }
+        try connection.query(Self.memberTracksPage, [collectionID, position, limit]) { RowMapping.memberTrack($0) }
     }
 
     func collectionIDs(containing trackID: String) throws -> [String] {
@@ -150,11 +141,7 @@ struct PostgresTransaction: StoreWriter {
     }
 
     func insert(_ track: Track) throws {
-        try connection.execute("""
-            INSERT INTO tracks (id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds,
-                                instrumental, mime_type, licence_class, created_at, deleted_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-            """, [
+        try connection.execute(Self.insertTrack, [
                 track.id, track.organizationID, track.ownerID, track.title, track.engine, track.mode,
                 track.measuredDurationSeconds, track.instrumental, track.mimeType, track.licenceClass,
                 track.createdAt, track.deletedAt,
@@ -170,29 +157,23 @@ struct PostgresTransaction: StoreWriter {
             try connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2 || ' ' || $3, 0))",
                                    [organizationID, userID, key])
         }
-        let sql = """
-            SELECT organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at
-            FROM idempotency_records WHERE organization_id = $1 AND user_id = $2 AND key = $3
-            """
-        return try first(sql, [organizationID, userID, key]) { row in
-            IdempotencyRecord(
-                organizationID: row.string(0), userID: row.string(1), key: row.string(2), requestHash: row.string(3),
-                status: row.int(4), body: row.bytes(5), location: row.optionalString(6), etag: row.optionalString(7),
-                createdAt: row.timestamp(8)
-            )
-        }
+        return try first(Self.idempotencyRecord, [organizationID, userID, key]) { RowMapping.idempotencyRecord($0) }
     }
+
+    private static let idempotencyRecord = """
+        SELECT \(RowMapping.idempotencyColumns)
+        FROM idempotency_records WHERE organization_id = $1 AND user_id = $2 AND key = $3
+        """
+    private static let keepIdempotencyRecord = """
+        INSERT INTO idempotency_records (\(RowMapping.idempotencyColumns)) VALUES \(values(RowMapping.idempotencyColumns))
+        """
 
     func keep(_ record: IdempotencyRecord) throws {
         try connection.execute("DELETE FROM idempotency_records WHERE created_at <= $1",
                                [record.createdAt.secondsSince1970 - IdempotencyRecord.lifetimeSeconds])
         // An expired record of the same key was just deleted; any other conflict
         // is a concurrent duplicate, and its unique violation retries this transaction.
-        try connection.execute("""
-            INSERT INTO idempotency_records
-                (organization_id, user_id, key, request_hash, status, response_body, location, etag, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            """, [
+        try connection.execute(Self.keepIdempotencyRecord, [
                 record.organizationID, record.userID, record.key, record.requestHash, record.status, PostgresBytes(bytes: record.body),
                 record.location, record.etag, record.createdAt,
             ])
@@ -200,29 +181,22 @@ struct PostgresTransaction: StoreWriter {
 
     // MARK: Share links
 
-    private static let shareColumns = """
-        id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at
-        """
-
-    private static func shareLink(from row: PostgresRow) -> ShareLink {
-        ShareLink(
-            id: row.string(0), tokenHash: row.string(1), collectionID: row.string(2), organizationID: row.string(3),
-            ownerID: row.string(4), visibility: ShareLink.Visibility(rawValue: row.string(5)) ?? .linkOnly,
-            expiresAt: row.optionalTimestamp(6), createdAt: row.timestamp(7), revokedAt: row.optionalTimestamp(8)
-        )
-    }
+    private static let shareLinkByTokenHash = "SELECT \(RowMapping.shareLinkColumns) FROM share_links WHERE token_hash = $1"
+    private static let shareLinkByID =
+        "SELECT \(RowMapping.shareLinkColumns) FROM share_links WHERE id = $1 AND organization_id = $2 AND owner_user_id = $3"
+    private static let insertShareLink =
+        "INSERT INTO share_links (\(RowMapping.shareLinkColumns)) VALUES \(values(RowMapping.shareLinkColumns))"
 
     func shareLink(tokenHash: String) throws -> ShareLink? {
-        try first("SELECT \(Self.shareColumns) FROM share_links WHERE token_hash = $1", [tokenHash], Self.shareLink(from:))
+        try first(Self.shareLinkByTokenHash, [tokenHash]) { RowMapping.shareLink($0) }
     }
 
     func shareLink(id: String, organizationID: String, ownerID: String) throws -> ShareLink? {
-        try first("SELECT \(Self.shareColumns) FROM share_links WHERE id = $1 AND organization_id = $2 AND owner_user_id = $3",
-                  [id, organizationID, ownerID], Self.shareLink(from:))
+        try first(Self.shareLinkByID, [id, organizationID, ownerID]) { RowMapping.shareLink($0) }
     }
 
     func insert(_ link: ShareLink) throws {
-        try connection.execute("INSERT INTO share_links (\(Self.shareColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
+        try connection.execute(Self.insertShareLink, [
             link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
             link.expiresAt, link.createdAt, link.revokedAt,
         ])
@@ -234,45 +208,35 @@ struct PostgresTransaction: StoreWriter {
 
     // MARK: Collections
 
-    private static let collectionColumns = """
-        id, organization_id, owner_user_id, name, description, cover_track_id, cover_image_url,
-        track_count, version, created_at, updated_at, deleted_at
+    private static let liveCollectionByID = """
+        SELECT \(RowMapping.collectionColumns) FROM collections
+        WHERE id = $1 AND organization_id = $2 AND owner_user_id = $3 AND deleted_at IS NULL
+        """
+    private static let collectionsPage = """
+        SELECT \(RowMapping.collectionColumns) FROM collections
+        WHERE organization_id = $1 AND owner_user_id = $2 AND deleted_at IS NULL
+        ORDER BY created_at DESC, seq DESC LIMIT $3 OFFSET $4
+        """
+    private static let anyCollectionByID = "SELECT \(RowMapping.collectionColumns) FROM collections WHERE id = $1"
+    private static let insertCollectionIfIDFree = """
+        INSERT INTO collections (\(RowMapping.collectionColumns)) VALUES \(values(RowMapping.collectionColumns))
+        ON CONFLICT (id) DO NOTHING
         """
 
-    private static func collection(from row: PostgresRow) -> Collection {
-        Collection(
-            id: row.string(0), organizationID: row.string(1), ownerID: row.string(2), name: row.string(3),
-            description: row.optionalString(4), coverTrackID: row.optionalString(5), coverImageURL: row.optionalString(6),
-            trackCount: row.int(7), version: row.int(8), createdAt: row.timestamp(9), updatedAt: row.timestamp(10),
-            deletedAt: row.optionalTimestamp(11)
-        )
-    }
-
     func collection(id: String, organizationID: String, ownerID: String) throws -> Collection? {
-        let sql = """
-            SELECT \(Self.collectionColumns) FROM collections
-            WHERE id = $1 AND organization_id = $2 AND owner_user_id = $3 AND deleted_at IS NULL\(lockInWrite)
-            """
-        return try first(sql, [id, organizationID, ownerID], Self.collection(from:))
+        try first(Self.liveCollectionByID + lockInWrite, [id, organizationID, ownerID]) { RowMapping.collection($0) }
     }
 
     func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
-        try connection.query("""
-            SELECT \(Self.collectionColumns) FROM collections
-            WHERE organization_id = $1 AND owner_user_id = $2 AND deleted_at IS NULL
-            ORDER BY created_at DESC, seq DESC LIMIT $3 OFFSET $4
-            """, [organizationID, ownerID, limit, offset], Self.collection(from:))
+        try connection.query(Self.collectionsPage, [organizationID, ownerID, limit, offset]) { RowMapping.collection($0) }
     }
 
     func anyCollection(id: String) throws -> Collection? {
-        try first("SELECT \(Self.collectionColumns) FROM collections WHERE id = $1\(lockInWrite)", [id], Self.collection(from:))
+        try first(Self.anyCollectionByID + lockInWrite, [id]) { RowMapping.collection($0) }
     }
 
     func insertIfIDFree(_ collection: Collection) throws -> Bool {
-        try connection.execute("""
-            INSERT INTO collections (\(Self.collectionColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-            ON CONFLICT (id) DO NOTHING
-            """, [
+        try connection.execute(Self.insertCollectionIfIDFree, [
                 collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
                 collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
                 collection.createdAt, collection.updatedAt, collection.deletedAt,
@@ -296,13 +260,13 @@ struct PostgresTransaction: StoreWriter {
         try first("SELECT position FROM collection_tracks WHERE collection_id = $1 AND track_id = $2", [collectionID, trackID]) { $0.int(0) }
     }
 
+    private static let members = """
+        SELECT \(RowMapping.memberColumns) FROM collection_tracks
+        WHERE collection_id = $1 AND position >= $2 ORDER BY position LIMIT $3
+        """
+
     func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember] {
-        try connection.query("""
-            SELECT track_id, position, added_at FROM collection_tracks
-            WHERE collection_id = $1 AND position >= $2 ORDER BY position LIMIT $3
-            """, [collectionID, position, limit]) { row in
-            CollectionMember(trackID: row.string(0), position: row.int(1), addedAt: row.timestamp(2))
-        }
+        try connection.query(Self.members, [collectionID, position, limit]) { RowMapping.member($0) }
     }
 
     func memberTrackIDs(collectionID: String) throws -> [String] {

@@ -198,21 +198,21 @@ final class GroupCommit: @unchecked Sendable {
                 // SQLite's own work for these, four to six times per write. (Texts over
                 // 15 bytes: `StatementCache` finds them by address.)
                 let control = SQLiteTransaction(db: db, statements: statements)
-                try control.execute("BEGIN IMMEDIATE TRANSACTION", [])
+                try control.execute(.beginImmediate, [])
                 do {
                     try transactionBegan(db, statements)
                     for member in batch {
-                        try control.execute("SAVEPOINT group_commit_member", [])
+                        try control.execute(.savepoint, [])
                         if member.run(db) {
                             guard db.isInsideTransaction else { throw GroupCommitError.transactionAborted }
-                            try control.execute("ROLLBACK TO SAVEPOINT group_commit_member", [])
+                            try control.execute(.rollbackToSavepoint, [])
                         }
-                        try control.execute("RELEASE SAVEPOINT group_commit_member", [])
+                        try control.execute(.releaseSavepoint, [])
                     }
-                    try control.execute("COMMIT TRANSACTION", [])
+                    try control.execute(.commit, [])
                     return nil
                 } catch {
-                    if db.isInsideTransaction { try? control.execute("ROLLBACK TRANSACTION", []) }
+                    if db.isInsideTransaction { try? control.execute(.rollback, []) }
                     return error
                 }
             }

@@ -1,6 +1,7 @@
-import CSQLiteTuning
+import CSQLiteConfig
 import Foundation
 import GRDB
+import GRDBSQLite
 import MusicCore
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +57,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
         let writerCredentials = self.writerCredentials
         groupCommit = GroupCommit(writer: writer, statements: writerStatements) { db, statements in
-            let version = try SQLiteTransaction(db: db, statements: statements).first("PRAGMA data_version", []) { $0.int64(0) }
+            let version = try SQLiteTransaction(db: db, statements: statements).first(.dataVersion, []) { $0.int64(0) }
             writerCredentials.transactionBegan(dataVersion: version)
         }
         pthread_key_create(&readerKey) { raw in
@@ -104,25 +105,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             pthread_setspecific(openReadKey, Unmanaged.passUnretained(db).toOpaque())
             defer { pthread_setspecific(openReadKey, nil) }
             let transaction = SQLiteTransaction(db: db, statements: reader.statements)
-            try transaction.execute("BEGIN DEFERRED TRANSACTION", [])
+            try transaction.execute(.beginDeferred, [])
             let result: T
             do {
                 result = try body(transaction)
             } catch {
-                if db.isInsideTransaction { try? transaction.execute("ROLLBACK TRANSACTION", []) }
+                if db.isInsideTransaction { try? transaction.execute(.rollback, []) }
                 throw error
             }
-            try transaction.execute("COMMIT TRANSACTION", [])
+            try transaction.execute(.commit, [])
             return result
         }
     }
 
     /// A write transaction, committed (durably) before this returns; concurrent
-    /// writes share a commit (see `GroupCommit`). A write inside a write joins it.
+    /// writes share a commit (see `GroupCommit`). A write inside a write joins it;
+    /// a write inside a read is refused (it would commit apart from the read).
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = pthread_getspecific(openWriteKey) {
             return try body(writerTransaction(open))
         }
+        if pthread_getspecific(openReadKey) != nil { throw WriteInsideReadError() }
         return try groupCommit.write { db in
             // The body runs on the writer thread: mark the write open there.
             let open = Unmanaged.passUnretained(db).toOpaque()
@@ -154,8 +157,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func changeStamp() -> Int64? {
         guard pthread_getspecific(openWriteKey) == nil, pthread_getspecific(openReadKey) == nil else { return nil }
         guard let reader = try? threadReader() else { return nil }
-        let version = music_sqlite_data_version(reader.connection, &reader.dataVersionStatement)
-        return version >= 0 ? version : nil
+        return reader.dataVersion()
     }
 
     /// A consistent copy of the database at `path`, taken with SQLite's online
@@ -238,23 +240,32 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 }
 
-/// A thread's own read connection. Only that thread uses it, so besides GRDB's
-/// queue the raw connection serves the one statement run outside GRDB
-/// (`changeStamp`, on every read), and its prepared statements need no lock.
+/// A thread's own read connection. Only that thread uses it, so its prepared
+/// statements need no lock, and one of them runs outside GRDB's queue
+/// (`dataVersion`, on every read).
 private final class ThreadReader {
     let queue: DatabaseQueue
-    let connection: UnsafeMutableRawPointer
-    var dataVersionStatement: UnsafeMutableRawPointer?
     let statements = StatementCache()
+    /// `PRAGMA data_version`, prepared with the connection: the read cache asks
+    /// it on every read, and through GRDB (a dispatch queue, a statement lookup,
+    /// a row) it cost a seventh of a cached read's instructions.
+    private let dataVersionStatement: OpaquePointer
 
-    init(_ queue: DatabaseQueue) {
+    init(_ queue: DatabaseQueue) throws {
         self.queue = queue
-        connection = UnsafeMutableRawPointer(queue.inDatabase { $0.sqliteConnection! })
+        let statements = self.statements
+        dataVersionStatement = try queue.inDatabase { try statements.statement(.dataVersion, in: $0) }
     }
 
-    /// The statement goes before the connection closes (with the queue, right after).
+    /// The connection's `PRAGMA data_version`; nil on error.
+    func dataVersion() -> Int64? {
+        defer { sqlite3_reset(dataVersionStatement) }
+        guard sqlite3_step(dataVersionStatement) == SQLITE_ROW else { return nil }
+        return sqlite3_column_int64(dataVersionStatement, 0)
+    }
+
+    /// The statements go before the connection closes (with the queue, right after).
     deinit {
-        if let dataVersionStatement { music_sqlite_finalize(dataVersionStatement) }
         statements.removeAll()
     }
 }

@@ -1,10 +1,11 @@
-import CSQLiteTuning
 import GRDB
+import GRDBSQLite
 @testable import MusicSQLite
 import Testing
 
-/// `StatementCache` finds statements by where their SQL text is stored; it must
-/// never hand out the statement of another text.
+/// `StatementCache` finds a connection's prepared statements by `StatementID`:
+/// each identity is prepared once, runs its own text, and every text prepares
+/// on the schema the migrations make.
 @Suite("The SQLite statement cache")
 struct StatementCacheTests {
     let queue: DatabaseQueue
@@ -12,59 +13,42 @@ struct StatementCacheTests {
 
     init() throws {
         queue = try DatabaseQueue()
+        try queue.writeWithoutTransaction { try SQLiteMigrations.migrate($0) }
     }
 
-    /// Runs `sql` through the cache and returns its one integer.
-    func value(_ sql: String) throws -> Int64 {
+    @Test("every statement prepares on the migrated schema, under its own identity, and runs its own text")
+    func everyStatementIsItsOwn() throws {
         try queue.inDatabase { db in
-            try SQLiteTransaction(db: db, statements: cache).first(sql, []) { $0.int64(0) } ?? -1
-        }
-    }
-
-    static let stored = "SELECT 40 + 2 AS answer_from_a_stored_text"
-
-    @Test("a stored text is prepared once and found again")
-    func storedText() throws {
-        #expect(try value(Self.stored) == 42)
-        #expect(try value(Self.stored) == 42)
-        #expect(try value("SELECT 7 AS answer_from_a_literal_text") == 7)
-        #expect(try value("SELECT 7 AS answer_from_a_literal_text") == 7)
-        #expect(cache.count == 2)
-    }
-
-    @Test("a text found under another text's key (a reused address) runs its own statement, and replaces the other")
-    func sameKeyOtherText() throws {
-        let key = StatementCache.Key.stored(0x1000)
-        func value(_ sql: String) throws -> Int64 {
-            try queue.inDatabase { db in
-                let statement = try cache.statement(sql, in: db, key: key)
-                defer { music_sqlite_reset(statement) }
-                #expect(music_sqlite_step(statement) == 100)
-                return music_sqlite_column_int64(statement, 0)
+            var seen: Set<OpaquePointer> = []
+            for id in StatementID.allCases {
+                let statement = try cache.statement(id, in: db)
+                #expect(String(cString: sqlite3_sql(statement)) == id.sql, "\(id)")
+                #expect(seen.insert(statement).inserted, "\(id) shares another identity's statement")
             }
         }
-        #expect(try value("SELECT 1 AS first_text_at_this_address") == 1)
-        #expect(try value("SELECT 2 AS second_text_at_this_address") == 2)
-        #expect(try value("SELECT 1 AS first_text_at_this_address") == 1)
-        #expect(cache.count == 1)
+        #expect(cache.count == StatementID.allCases.count)
     }
 
-    @Test("texts built at run time run their own statement; the cache keeps at most its capacity")
-    func builtTexts() throws {
-        for number in 0..<2_000 {
-            #expect(try value("SELECT \(number) AS number_of_this_iteration") == Int64(number))
+    @Test("an identity is prepared once and found again, until the cache lets it go")
+    func preparedOnce() throws {
+        try queue.inDatabase { db in
+            let first = try cache.statement(.dataVersion, in: db)
+            #expect(try cache.statement(.dataVersion, in: db) == first)
+            #expect(cache.count == 1)
+            #expect(try SQLiteTransaction(db: db, statements: cache).first(.dataVersion, []) { $0.int64(0) } != nil)
+            #expect(cache.count == 1)
+            cache.removeAll()
+            #expect(cache.count == 0)
         }
-        #expect(cache.count == StatementCache.capacity)
     }
 
-    @Test("short texts (held inside the string value) are told apart by their text")
-    func shortTexts() throws {
-        for number in 0..<20 {
-            let sql = "SELECT \(number)"
-            #expect(try value(sql) == Int64(number))
-            #expect(try value("SELECT 99") == 99)
+    @Test("the collections holding a track come in id order from the index, with no sort")
+    func collectionIDsNeedNoSort() throws {
+        let plan = try queue.inDatabase { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + StatementID.collectionIDsContainingTrack.sql, arguments: ["t"])
+                .map { $0["detail"] as String }
         }
-        // Each kept under its own text, none displacing another.
-        #expect(cache.count == 21)
+        #expect(plan.contains { $0.contains("collection_tracks_by_track") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
     }
 }

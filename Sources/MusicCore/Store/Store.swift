@@ -9,7 +9,9 @@ public protocol Store: Sendable {
     /// Runs `body` in a write transaction, committed durably before returning.
     /// Writes nest (an inner write joins the outer one), and a read inside a
     /// write reads within it: a request can authenticate and change data in one
-    /// transaction.
+    /// transaction. A write started inside a read on the same thread is refused
+    /// with `WriteInsideReadError`, writing nothing: it could neither join the
+    /// read's snapshot nor commit apart from it without breaking one of them.
     func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T
     /// Whether the database answers: for the health check.
     func ping() throws
@@ -52,7 +54,8 @@ public protocol StoreReader {
     func memberTracks(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionTrack]
     /// Live tracks of the organization, newest first.
     func tracks(organizationID: String, limit: Int, offset: Int) throws -> [Track]
-    /// The ids of the collections (deleted or not) that hold `trackID`.
+    /// The ids of the collections (deleted or not) that hold `trackID`, in id order
+    /// (a deletion that visits them locks their rows in one order everywhere).
     func collectionIDs(containing trackID: String) throws -> [String]
     /// A collection by id alone, deleted or not (share views, admin work).
     func anyCollection(id: String) throws -> Collection?
@@ -111,4 +114,12 @@ public struct StoreUnavailableError: Error, CustomStringConvertible {
     public let reason: String
     public init(reason: String) { self.reason = reason }
     public var description: String { reason }
+}
+
+/// A write was started inside a read transaction on the same thread (a fault
+/// of the caller, refused the same way by every store): nothing was written,
+/// and the read goes on.
+public struct WriteInsideReadError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "a write cannot start inside a read transaction" }
 }
