@@ -118,8 +118,11 @@ enum PostgresMigrations {
                 SELECT split_part(location, '/', 4), user_id, key, request_hash, status, response_body, location, etag, created_at
                 FROM idempotency_keys
                 WHERE location LIKE '/v1/music/%/collections/%' AND split_part(location, '/', 4) <> '';
-            DROP TABLE idempotency_keys;
             """),
+        // idempotency_keys stays for now: during a rolling upgrade, workers of the
+        // previous version on other hosts still read and write it (a DROP would turn
+        // their creates with an Idempotency-Key into 500s). A later migration drops
+        // it, once no host runs a version before v5.
     ]
 
     /// The advisory lock every migration (and schema creation) holds.

@@ -52,9 +52,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             try db.execute(sql: "PRAGMA cache_size = -4096")
         }
         writer = try DatabaseQueue(path: path, configuration: writerConfiguration)
-        try writer.writeWithoutTransaction { db in
-            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-        }
+        try Self.switchToWAL(writer)
         let writerCredentials = self.writerCredentials
         groupCommit = GroupCommit(writer: writer, statements: writerStatements) { db, statements in
             let version = try SQLiteTransaction(db: db, statements: statements).first(.dataVersion, []) { $0.int64(0) }
@@ -74,6 +72,28 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         pthread_key_delete(readerKey)
         pthread_key_delete(openReadKey)
         pthread_key_delete(openWriteKey)
+    }
+
+    /// Puts the database in WAL mode. On a fresh file, stores opened at once (two
+    /// workers starting together) race for the switch: it needs the exclusive
+    /// lock, and SQLite answers SQLITE_BUSY at once, without its busy handler, when
+    /// waiting could deadlock. The loser tries again until the winner is done.
+    static func switchToWAL(_ writer: DatabaseQueue, timeout: Double = 10) throws {
+        var clock = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &clock)
+        let deadline = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 + timeout
+        while true {
+            do {
+                try writer.writeWithoutTransaction { db in
+                    _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                }
+                return
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                clock_gettime(CLOCK_MONOTONIC, &clock)
+                guard Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 < deadline else { throw error }
+                usleep(5_000)
+            }
+        }
     }
 
     /// Applies any pending migration.

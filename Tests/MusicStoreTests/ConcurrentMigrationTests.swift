@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MusicCore
 import MusicPostgres
 import MusicSQLite
@@ -84,5 +85,30 @@ struct ConcurrentMigrationTests {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test("SQLite: a store opened while another process holds the fresh file's write lock waits for it, then switches to WAL",
+          .enabled(if: TestDatabase.postgresURL == nil))
+    func walSwitchWaitsForAWriter() throws {
+        let path = NSTemporaryDirectory() + "music-wal-" + UUID().uuidString + ".sqlite"
+        defer { for suffix in ["", "-wal", "-shm", "-journal", "-open.lock"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        // Another opener (the first worker, or music-admin) in the middle of a write
+        // on the still rollback-journalled file: SQLite refuses the switch at once
+        // (SQLITE_BUSY without the busy handler: waiting could deadlock).
+        var holding = Configuration()
+        holding.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: path, configuration: holding)
+        try other.writeWithoutTransaction { try $0.execute(sql: "CREATE TABLE early (x INTEGER); BEGIN IMMEDIATE; INSERT INTO early VALUES (1)") }
+        let released = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            // The other writer goes on for a while, then commits.
+            usleep(300_000)
+            try? other.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
+            released.signal()
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try store.pragma("journal_mode") == "wal")
+        #expect(released.wait(timeout: .now() + 10) == .success)
+        try other.close()
     }
 }

@@ -42,6 +42,11 @@ struct IdempotencyMigrationTests {
         }
         try queue.close()
         try expectMigrated(SQLiteStore(path: path))
+        // A worker of the previous version, not yet restarted by the upgrade, still
+        // finds its table.
+        let old = try DatabaseQueue(path: path)
+        #expect(try old.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM idempotency_keys") } == 2)
+        try old.close()
     }
 
     @Test("PostgreSQL: a v3 schema's records are found under the organization of their Location",
@@ -65,5 +70,8 @@ struct IdempotencyMigrationTests {
             INSERT INTO idempotency_keys VALUES ('usr_1', 'nowhere', 'h2', 201, '\\x00', NULL, NULL, \(Self.time))
             """)
         try expectMigrated(PostgresStore(url: url, schema: schema, connections: 1, applicationName: schema))
+        // A worker of the previous version (another host, mid rolling upgrade) still
+        // finds its table.
+        try connection.execute(simple: "SET search_path TO \(schema); SELECT count(*) FROM idempotency_keys")
     }
 }
