@@ -10,6 +10,7 @@ installed unit files themselves, not restated:
                         EnvironmentFile= (optional with "-"), KillSignal on stop,
                         SIGKILL after TimeoutStopSec, Restart=always after RestartSec
   music-migrate.service ExecStart run as User/Group, once (oneshot)
+  nginx.service         with --nginx-pid-file: the test's nginx (reload: SIGHUP)
 
 Not emulated: the sandbox (Tests/EndToEnd/test_systemd_units.py checks it
 separately), socket activation on the first connection (the workers start at
@@ -173,8 +174,8 @@ class Worker:
 
 
 class Manager:
-    def __init__(self, instances, log_dir):
-        self.log_dir = log_dir
+    def __init__(self, instances, log_dir, nginx_pid_file=None):
+        self.log_dir, self.nginx_pid_file = log_dir, nginx_pid_file
         self.workers = {str(i): Worker(str(i), log_dir) for i in range(1, instances + 1)}
         self.migrate_active = False
         self.calls = open(os.path.join(log_dir, "systemctl-calls.log"), "a", buffering=1)
@@ -211,7 +212,16 @@ class Manager:
         code = 0
         for name in units:
             worker, kind = self.worker(name)
-            if name == "music-migrate.service":
+            if name == "nginx.service" and self.nginx_pid_file:
+                # The test's nginx serving the installed site stands for the host's.
+                if verb == "is-active":
+                    code |= 0 if os.path.exists(self.nginx_pid_file) else 3
+                elif verb == "reload":
+                    with open(self.nginx_pid_file) as f:
+                        os.kill(int(f.read()), signal.SIGHUP)
+                else:
+                    return 1, f"unsupported: {verb} {name}\n"
+            elif name == "music-migrate.service":
                 if verb == "is-active":
                     code |= 0 if self.migrate_active else 3
                 elif verb in ("start", "restart"):
@@ -237,7 +247,7 @@ class Manager:
 
 
 def serve(arguments):
-    manager = Manager(arguments.instances, arguments.log_dir)
+    manager = Manager(arguments.instances, arguments.log_dir, arguments.nginx_pid_file)
     # The workers Require= and come After= the migrations.
     if manager.migrate() != 0:
         sys.exit("music-migrate.service failed")
@@ -301,6 +311,7 @@ def main():
     s.add_argument("--control", required=True)
     s.add_argument("--log-dir", required=True)
     s.add_argument("--instances", type=int, required=True)
+    s.add_argument("--nginx-pid-file", help="nginx.service is the nginx with this pid file (is-active, reload)")
     serve(parser.parse_args())
 
 
