@@ -9,6 +9,7 @@ struct MusicAdmin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "music-admin",
         abstract: "Administration of the music collections service.",
+        version: musicCollectionsVersion,
         subcommands: [Migrate.self, Org.self, UserCommand.self, Member.self, Key.self, TrackCommand.self, DemoCommand.self,
                       Backup.self, Restore.self]
     )
@@ -34,12 +35,13 @@ struct CommonOptions: ParsableArguments {
         try storeChoice.open(connections: 2)
     }
 
-    /// The SQLite store, for the commands that work on the file itself.
-    func openSQLiteStore(for command: String) throws -> SQLiteStore {
+    /// The SQLite store, for the commands that work on the file itself; migrated
+    /// unless `migrate` is false.
+    func openSQLiteStore(for command: String, migrate: Bool = true) throws -> SQLiteStore {
         guard case .sqlite(let path) = try storeChoice else {
             throw ValidationError("\(command) works on the SQLite file; on PostgreSQL use pg_dump and pg_restore (README: Scaling out)")
         }
-        return try SQLiteStore(path: path)
+        return try SQLiteStore(path: path, migrate: migrate)
     }
 
     /// Prints `fields` as a JSON object with --json, else as `name: value` lines.
@@ -76,7 +78,9 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists; choose a new file") }
-        let store = try options.openSQLiteStore(for: "backup")
+        // The file as it is: a backup taken before an upgrade's migration must hold
+        // the schema from before it.
+        let store = try options.openSQLiteStore(for: "backup", migrate: false)
         let check = try store.backup(to: path)
         try options.report([("id", path), ("integrity", check)])
     }

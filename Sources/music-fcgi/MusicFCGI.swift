@@ -19,7 +19,8 @@ struct MusicFCGI: ParsableCommand {
             connection holds one thread. Keep --threads above `keepalive` x nginx worker
             processes plus the requests you expect in flight (the shipped nginx config:
             keepalive 16 x 2 workers = 32 idle at most; the default 64 leaves 32 for work).
-            """
+            """,
+        version: musicCollectionsVersion
     )
 
     @Option(help: "Create and serve a unix socket at PATH (mode 0660).")
