@@ -64,6 +64,10 @@ NGINX_NOFILE=$(ulimit -Hn)
 [ "$NGINX_NOFILE" = unlimited ] || [ "$NGINX_NOFILE" -gt 65536 ] && NGINX_NOFILE=65536
 DB=${MUSIC_DB:-$VAR/music.sqlite}
 NGINX_USER=www-data
+# State of local stacks that their user or nginx cannot keep in a var folder they
+# cannot reach (a checkout under /root): one folder per stack. Not the installed
+# package's /var/lib/music-collections.
+STACKS_STATE=/var/lib/music-collections-stacks
 # The same name as User= in deploy/systemd (Tests/EndToEnd/test_systemd_units.py checks).
 SERVICE_USER=${MUSIC_SERVICE_USER:-music}
 
@@ -116,7 +120,7 @@ nginx_temp_dir() {
     if runuser -u "$NGINX_USER" -- test -x "$VAR" 2>/dev/null; then
         printf '%s/nginx-temp' "$VAR"
     else
-        printf '/var/lib/music-collections/%s/nginx-temp' "$INSTANCE"
+        printf '%s/%s/nginx-temp' "$STACKS_STATE" "$INSTANCE"
     fi
 }
 
@@ -188,7 +192,7 @@ service_dir() {
     if runuser -u "$SERVICE_USER" -- test -x "$VAR" 2>/dev/null; then
         printf '%s/service' "$VAR"
     else
-        printf '/var/lib/music-collections/%s/service' "$(printf '%s' "$VAR" | md5sum | cut -c1-10)"
+        printf '%s/%s/service' "$STACKS_STATE" "$INSTANCE"
     fi
 }
 
@@ -196,8 +200,8 @@ service_dir() {
 remove_service_state() {
     local instance
     instance=$(printf '%s' "$1" | md5sum | cut -c1-10)
-    rm -rf "/var/lib/music-collections/$instance/service" "/var/lib/music-collections/$instance/nginx-temp"
-    rmdir "/var/lib/music-collections/$instance" 2>/dev/null || true
+    rm -rf "$STACKS_STATE/$instance/service" "$STACKS_STATE/$instance/nginx-temp"
+    rmdir "$STACKS_STATE/$instance" 2>/dev/null || true
 }
 
 # Creates the service user and folder, and sets WORKER_BIN, WORKER_DB and
@@ -329,7 +333,7 @@ pg_data_dir() {
     if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
         printf '%s/postgres-%s' "$VAR" "$name"
     else
-        printf '/var/lib/music-collections/%s/postgres-%s' "$INSTANCE" "$name"
+        printf '%s/%s/postgres-%s' "$STACKS_STATE" "$INSTANCE" "$name"
     fi
 }
 

@@ -37,6 +37,16 @@ def test_workers_require_and_follow_migrations():
     assert "music-migrate.service" in requires and "music-migrate.service" in after
 
 
+def test_migrations_wait_for_the_network_and_retry():
+    """The workers require the migrations: a database host not yet reachable at boot
+    must delay them, not leave them failed for good."""
+    unit = (UNITS / "music-migrate.service").read_text()
+    after = " ".join(re.findall(r"^After=(.*)$", unit, re.M)).split()
+    wants = " ".join(re.findall(r"^Wants=(.*)$", unit, re.M)).split()
+    assert "network-online.target" in after and "network-online.target" in wants
+    assert re.search(r"^Restart=on-failure$", unit, re.M)
+    assert re.search(r"^StartLimitIntervalSec=0$", unit, re.M), "retries must not hit the start limit"
+
 
 def test_units_run_as_the_local_stacks_service_user():
     """One name for the service user: deploy/lib.sh's default is the units' User=."""
