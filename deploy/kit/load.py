@@ -34,6 +34,8 @@ EXPECTED = {name: (201 if name == "create" else 200) for name in OPERATIONS}
 # A collection's members in this run: enough for paging to matter, one page to resync.
 MEMBER_CAP = 100
 TRACKS_WANTED = 500
+# Every collection a run makes is named "<NAME_PREFIX><run id> ...", so --purge finds them.
+NAME_PREFIX = "deploy/load "
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 HELP = f"""\
@@ -100,6 +102,8 @@ def parse_arguments(argv):
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--fail-on-429", action="store_true", help="exit 1 when any request was rate limited")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--purge", action="store_true", help="run nothing: delete the caller's collections named "
+                        f"\"{NAME_PREFIX}...\" (left by a run that was killed outright), then exit")
     args = parser.parse_args(argv)
 
     parsed = urllib.parse.urlsplit(args.url)
@@ -346,7 +350,7 @@ class Run:
     def __init__(self, args):
         self.args = args
         self.id = f"{int(time.time()):x}{random.Random(args.seed ^ os.getpid()).randrange(16 ** 4):04x}"
-        self.prefix = f"deploy/load {self.id} "
+        self.prefix = f"{NAME_PREFIX}{self.id} "
         self.base = f"/v1/music/{args.org}"
         self.headers = {"X-API-Key": args.key, "Accept": "application/json", "User-Agent": "deploy-load"}
         self.pacer = Pacer(args.rate)
@@ -357,6 +361,7 @@ class Run:
         self.created = {}  # collection id -> name, every collection this run made
         self.created_lock = threading.Lock()
         self.setup_stats = Stats()
+        self.deleted = 0  # by the cleanup
         schedule = [name for name in OPERATIONS for _ in range(args.weights[name])]
         # A shuffled cycle, followed by every thread in turn: any run of one
         # cycle's length (the sum of the weights) holds every operation of the mix.
@@ -399,8 +404,8 @@ class Run:
                 continue
             if status in accept:
                 return status, answer, parsed
-            raise SetupError(f"{method} {redact(path)}: {describe(status, parsed)}")
-        raise SetupError(f"{method} {redact(path)}: still rate limited (429) after 20 tries")
+            raise SetupError(f"{method} {redact(self.base + path)}: {describe(status, parsed)}")
+        raise SetupError(f"{method} {redact(self.base + path)}: still rate limited (429) after 20 tries")
 
     def remember(self, identifier, name):
         with self.created_lock:
@@ -678,7 +683,10 @@ def delete_all(run, identifiers, stop):
                         return
                     identifier = queue.pop()
                 try:
-                    run.setup_call(transport, "DELETE", f"/collections/{identifier}", stop=stop, accept=(200, 404))
+                    status, _, _ = run.setup_call(transport, "DELETE", f"/collections/{identifier}", stop=stop,
+                                                  accept=(200, 404))
+                    if status == 200:
+                        run.deleted += 1
                     with run.created_lock:
                         run.created.pop(identifier, None)
                 except SetupError:
@@ -733,9 +741,10 @@ def report(run, workers, elapsed, out):
         total.limited += worker.stats.limited
     protocol = "HTTP/2" if args.http2 else ("HTTP/1.1 over TLS" if args.scheme == "https" else "HTTP/1.1")
     rate = f"paced at {args.rate:g} req/s" if args.rate else "unpaced"
+    interrupted = " (interrupted)" if run.interrupted.is_set() else ""
     print(f"\ndeploy/load run {run.id}: {args.scheme}://{args.host}:{args.port} {args.org}, {protocol}, "
-          f"mix {args.mix}, {args.connections} connections, {elapsed:.1f} s, {rate}", file=out)
-    print(f"{'operation':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses", file=out)
+          f"mix {args.mix}, {args.connections} connections, {elapsed:.1f} s{interrupted}, {rate}", file=out)
+    print(f"{'operation':10} {'requests':>9} {'req/s':>8} {'2xx/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses", file=out)
     failures, missing = [], []
     for name in OPERATIONS:
         statuses = total.statuses[name]
@@ -746,7 +755,8 @@ def report(run, workers, elapsed, out):
         shown = " ".join(f"{status}:{n}" for status, n in sorted(statuses.items(), key=lambda kv: str(kv[0])))
         if total.transport[name]:
             shown += f" transport-errors:{total.transport[name]}"
-        print(f"{name:10} {count:9} {count / elapsed:8.1f} {ms(p50):>8} {ms(p99):>8}  {shown}", file=out)
+        ok = sum(n for status, n in statuses.items() if isinstance(status, int) and 200 <= status < 300)
+        print(f"{name:10} {count:9} {count / elapsed:8.1f} {ok / elapsed:8.1f} {ms(p50):>8} {ms(p99):>8}  {shown}", file=out)
         for status, n in statuses.items():
             if status != EXPECTED[name] and status != 429:
                 failures.append(f"{name}: {n} x {status}" + (" (server error)" if isinstance(status, int) and status >= 500 else " (unexpected)"))
@@ -754,7 +764,8 @@ def report(run, workers, elapsed, out):
             failures.append(f"{name}: {total.transport[name]} transport errors (no answer: connection failed, closed or timed out)")
         if args.weights[name] and not statuses.get(EXPECTED[name]):
             missing.append(name)
-    print(f"{'total':10} {total.requests:9} {total.requests / elapsed:8.1f}", file=out)
+    ok = sum(len(values) for values in total.latencies.values())
+    print(f"{'total':10} {total.requests:9} {total.requests / elapsed:8.1f} {ok / elapsed:8.1f}", file=out)
     print("p50/p99: answers with a 2xx status, client-side, through nginx.", file=out)
     if total.limited:
         print(f"429 (rate limited by nginx, not a failure of the service): {total.limited} "
@@ -789,6 +800,17 @@ def main(argv):
         run.stop.set()
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+
+    if args.purge:
+        run.prefix = NAME_PREFIX
+        try:
+            left = cleanup(run, say)
+        except SetupError as error:
+            print(f"deploy/load: purge failed: {error}", file=sys.stderr)
+            return EXIT_SETUP
+        print(f"purge: {run.deleted} deleted; " + (f"{len(left)} collections named \"{NAME_PREFIX}...\" left" if left
+              else f"no collection named \"{NAME_PREFIX}...\" is left"))
+        return EXIT_FAILED if left else EXIT_OK
 
     try:
         run.tracks = load_tracks(run)
