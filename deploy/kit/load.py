@@ -207,7 +207,7 @@ class HTTP2:
             self.close()
             raise TransportError("the server did not agree to HTTP/2 (ALPN)")
         config = self.h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-        self.connection = self.h2.connection.H2Connection(config=config)
+        self.connection = graceful_goaway_connection(self.h2)(config=config)
         self.connection.initiate_connection()
         self.socket.sendall(self.connection.data_to_send())
         self.going_away = False
@@ -227,7 +227,7 @@ class HTTP2:
                 raise
             except (OSError, self.h2.exceptions.ProtocolError) as error:
                 self.close()
-                raise TransportError(type(error).__name__) from None
+                raise TransportError(f"{type(error).__name__}: {error}"[:120]) from None
 
     def exchange(self, method, path, headers, body):
         if self.socket is None or self.going_away:
@@ -282,6 +282,23 @@ class HTTP2:
 
 class NotProcessed(Exception):
     pass
+
+
+def graceful_goaway_connection(h2):
+    """h2's connection, except that a graceful GOAWAY (NO_ERROR) leaves the
+    streams it names still open to their answers (RFC 9113, 6.8): nginx sends
+    one before the answer to a connection's last request (keepalive_requests,
+    1000 by default), and h2 alone would refuse that answer's frames."""
+
+    class Connection(h2.connection.H2Connection):
+        def _receive_goaway_frame(self, frame):
+            state = self.state_machine.state
+            result = super()._receive_goaway_frame(frame)
+            if frame.error_code == 0:
+                self.state_machine.state = state
+            return result
+
+    return Connection
 
 
 # --- Pacing, stopping, statistics ---
@@ -362,6 +379,7 @@ class Run:
         self.created_lock = threading.Lock()
         self.setup_stats = Stats()
         self.deleted = 0  # by the cleanup
+        self.transport_reasons = {}
         schedule = [name for name in OPERATIONS for _ in range(args.weights[name])]
         # A shuffled cycle, followed by every thread in turn: any run of one
         # cycle's length (the sum of the weights) holds every operation of the mix.
@@ -384,7 +402,10 @@ class Run:
         started = time.perf_counter()
         try:
             status, answer, data = transport.request(method, self.base + path, all_headers, payload)
-        except TransportError:
+        except TransportError as error:
+            reason = str(error)
+            with self.created_lock:
+                self.transport_reasons[reason] = self.transport_reasons.get(reason, 0) + 1
             return None, {}, None, time.perf_counter() - started
         seconds = time.perf_counter() - started
         try:
@@ -776,6 +797,9 @@ def report(run, workers, elapsed, out):
     print(f"seeding and cleanup: {run.setup_stats.requests} requests ({run.setup_stats.limited} x 429, waited out)", file=out)
     for line in failures:
         print(f"FAILED {line}", file=out)
+    if run.transport_reasons:
+        print("transport errors by cause: " + ", ".join(f"{reason}: {n}" for reason, n in sorted(run.transport_reasons.items())),
+              file=out)
     for name in missing:
         print(f"FAILED {name}: never answered {EXPECTED[name]} (run longer, or more --max-requests)", file=out)
     return total, failures, missing
