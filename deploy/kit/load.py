@@ -687,8 +687,11 @@ def cleanup(run, say):
         if not left:
             return []
         pending = left
+        with run.created_lock:
+            for identifier in left:
+                run.created.setdefault(identifier, "")
     with run.created_lock:
-        return sorted(set(run.created) | set(pending))
+        return sorted(run.created)
 
 
 def delete_all(run, identifiers, stop):
@@ -783,7 +786,7 @@ def report(run, workers, elapsed, out):
                 failures.append(f"{name}: {n} x {status}" + (" (server error)" if isinstance(status, int) and status >= 500 else " (unexpected)"))
         if total.transport[name]:
             failures.append(f"{name}: {total.transport[name]} transport errors (no answer: connection failed, closed or timed out)")
-        if args.weights[name] and not statuses.get(EXPECTED[name]):
+        if args.weights[name] and not statuses.get(EXPECTED[name]) and not run.interrupted.is_set():
             missing.append(name)
     ok = sum(len(values) for values in total.latencies.values())
     print(f"{'total':10} {total.requests:9} {total.requests / elapsed:8.1f} {ok / elapsed:8.1f}", file=out)
@@ -906,7 +909,8 @@ def main(argv):
         with run.created_lock:
             remaining = sorted(set(left or []) | set(run.created))
         print(f"FAILED cleanup: {len(remaining)} collections of this run are left (named \"{run.prefix}...\"): "
-              + " ".join(remaining[:20]) + (" ..." if len(remaining) > 20 else ""), file=out)
+              + " ".join(remaining[:20]) + (" ..." if len(remaining) > 20 else "")
+              + "; deploy/load --purge deletes them", file=out)
         status = EXIT_FAILED
     else:
         print("cleanup: every collection of this run deleted (checked with list calls)", file=out)
