@@ -670,7 +670,7 @@ def load_tracks(run):
         transport.close()
 
 
-def cleanup(run, say):
+def cleanup(run):
     """Deletes every collection of this run, then lists the caller's collections
     to find any left (also those a lost answer kept from the books). Returns the
     ids still there."""
@@ -831,7 +831,7 @@ def main(argv):
     if args.purge:
         run.prefix = NAME_PREFIX
         try:
-            left = cleanup(run, say)
+            left = cleanup(run)
         except SetupError as error:
             print(f"deploy/load: purge failed: {error}", file=sys.stderr)
             return EXIT_SETUP
@@ -894,7 +894,7 @@ def main(argv):
     finally:
         say("cleaning up: deleting this run's collections")
         try:
-            left = cleanup(run, say)
+            left = cleanup(run)
         except SetupError as error:
             left = None
             print(f"deploy/load: cleanup failed: {error}", file=sys.stderr)
