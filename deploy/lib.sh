@@ -146,7 +146,8 @@ ensure_tls() {
 render_nginx() {
     local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name temp
     mkdir -p "$output"
-    temp=$(nginx_temp_dir)
+    # NGINX_TEMP_DIR: a caller's own folder instead (deploy/package renders files only).
+    temp=${NGINX_TEMP_DIR:-$(nginx_temp_dir)}
     mkdir -p "$(dirname "$temp")"
     install -d -m 0700 -o "$NGINX_USER" -g "$NGINX_USER" "$temp"
     # MUSIC_UPSTREAMS replaces the local sockets with other servers, e.g.
