@@ -157,6 +157,12 @@ def ssl_context(args, alpn):
 
 
 class HTTP1:
+    # What a kept-alive connection that the server closed while it was idle (nginx's
+    # keepalive_timeout, 20 s by default: a slow --rate leaves connections idle that
+    # long) gives on its next request. The server never read that request, so it is
+    # sent again, once, on a new connection, whatever its method.
+    STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
     def __init__(self, args):
         source = (args.source, 0) if args.source else None
         if args.scheme == "https":
@@ -164,16 +170,24 @@ class HTTP1:
                                                           source_address=source, context=ssl_context(args, "http/1.1"))
         else:
             self.connection = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout, source_address=source)
+        self.reused = False
 
     def request(self, method, path, headers, body):
-        try:
-            self.connection.request(method, path, body=body, headers=headers)
-            response = self.connection.getresponse()
-            data = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        except (OSError, http.client.HTTPException) as error:
-            self.connection.close()  # the next request opens a new connection
-            raise TransportError(type(error).__name__) from None
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                self.reused = not response.will_close
+                if response.will_close:
+                    self.connection.close()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+            except (OSError, http.client.HTTPException) as error:
+                self.connection.close()  # the next request opens a new connection
+                stale, self.reused = self.reused and isinstance(error, self.STALE), False
+                if stale and attempt == 1:
+                    continue
+                raise TransportError(type(error).__name__) from None
 
     def close(self):
         self.connection.close()
