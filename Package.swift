@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only: the code calls Glibc and pthreads directly and links Debian's
+// libfcgi and libpq (see deploy/lib.sh for the packages).
+
 let package = Package(
     name: "music-collections",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "music-fcgi", targets: ["music-fcgi"]),
         .executable(name: "music-admin", targets: ["music-admin"]),
@@ -22,11 +24,14 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Small helpers every other target uses: the monotonic clock, UTC timestamps,
+        // thread start, thread-local objects, byte appending. Depends on nothing.
+        .target(name: "MusicSupport"),
         // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
         .target(
             name: "FastCGI",
             dependencies: [
-                "CFastCGI",
+                "CFastCGI", "MusicSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -35,6 +40,7 @@ let package = Package(
         .target(
             name: "MusicCore",
             dependencies: [
+                "MusicSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "MusicSQLite",
             dependencies: [
-                "MusicCore", "CSQLiteConfig",
+                "MusicCore", "MusicSupport", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -61,7 +67,7 @@ let package = Package(
         // The `Store` on PostgreSQL through libpq: several worker hosts, one database.
         .target(
             name: "MusicPostgres",
-            dependencies: ["MusicCore", "CLibPQ"]
+            dependencies: ["MusicCore", "MusicSupport", "CLibPQ"]
         ),
         // Chooses and opens a store from --database-url / --db.
         .target(
@@ -72,7 +78,7 @@ let package = Package(
         .target(
             name: "MusicAPI",
             dependencies: [
-                "MusicCore",
+                "MusicCore", "MusicSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "music-fcgi",
             dependencies: [
-                "FastCGI", "MusicAPI", "MusicStores",
+                "FastCGI", "MusicAPI", "MusicStores", "MusicSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,6 +1,7 @@
 import CFastCGI
 import HTTPTypes
 import Logging
+import MusicSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,10 @@ import Glibc
 /// so `threads` must exceed the number of upstream connections nginx keeps
 /// (`keepalive` x nginx worker processes), with room for the requests in flight.
 public final class FastCGIServer: Sendable {
+    /// The stack of each thread this module starts: a request's work is shallow,
+    /// and 64 threads with glibc's default 8 MiB would reserve half a GiB.
+    static let threadStackSize = 512 * 1024
+
     public struct Configuration: Sendable {
         public var socket: ListeningSocket
         public var threads: Int
@@ -92,7 +97,7 @@ public final class FastCGIServer: Sendable {
         let created = (0..<configuration.threads).map { _ in WorkerSlot() }
         slots.withLock { $0 = created }
         for slot in created {
-            startThread { [self] in
+            startThread(stackSize: Self.threadStackSize) { [self] in
                 AcceptWakeSignal.block()
                 self.serve(slot, listening: fd, tcp: tcp)
                 finished.decrement()

@@ -1,3 +1,4 @@
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,7 +21,7 @@ public enum SignalWatcher {
     /// Starts the thread that calls `onTerminate` with each SIGTERM or SIGINT.
     public static func watch(onTerminate: @escaping @Sendable (Int32) -> Void) {
         blockTerminationSignals()
-        startThread {
+        startThread(stackSize: FastCGIServer.threadStackSize) {
             var set = terminationSignals
             var signal: Int32 = 0
             while sigwait(&set, &signal) == 0 {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ public final class MusicAPI: Sendable {
     public static let maxBodyBytes = 1 << 20
 
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
     let collections: CollectionService
     let shares: ShareService
     let catalog: TrackCatalog
@@ -25,7 +26,7 @@ public final class MusicAPI: Sendable {
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
-    public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api"),
+    public init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
                 openAPIDocument: [UInt8]? = nil) {
         self.openAPIDocument = openAPIDocument
         self.store = store
@@ -249,31 +250,4 @@ public final class MusicAPI: Sendable {
         line.appendUTF8(context.userID ?? "-")
         logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
     }
-}
-
-extension [UInt8] {
-    /// Appends the string's UTF-8 bytes in one copy (`append(contentsOf: text.utf8)`
-    /// goes byte by byte through the view's iterator).
-    mutating func appendUTF8(_ text: String) {
-        var text = text
-        text.withUTF8 { append(contentsOf: $0) }
-    }
-
-    /// Appends `value` in decimal, zero-padded to `width` digits.
-    mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
-        var divisor: UInt64 = 1
-        var digits = 1
-        while divisor <= value / 10 { divisor *= 10; digits += 1 }
-        for _ in digits..<Swift.max(width, digits) { append(UInt8(ascii: "0")) }
-        while divisor > 0 {
-            append(UInt8(48 + (value / divisor) % 10))
-            divisor /= 10
-        }
-    }
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// The time bounds (from the URL's `music_` parameters, else the defaults).
     public let limits: PostgresLimits
     /// The transaction open on this thread, if any (an `OpenTransaction`).
-    private var openKey = pthread_key_t()
+    private let openTransactions = ThreadLocalReference<OpenTransaction>()
     static let maxAttempts = 8
 
     /// - Parameters:
@@ -57,7 +58,6 @@ public final class PostgresStore: Store, @unchecked Sendable {
         var setup = "SET application_name TO '\(application)'; \(settings.limits.sessionSettings)"
         if let schema { setup += "; SET search_path TO \(schema)" }
         pool = ConnectionPool(settings: settings, sessionSetup: setup, size: max(1, connections))
-        pthread_key_create(&openKey, nil)
         if let schema {
             // Once, before any session sets its search_path to it.
             // Under the migrations' lock: two CREATE SCHEMA IF NOT EXISTS at once can
@@ -70,7 +70,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
         if migrate { try self.migrate() }
     }
 
-    deinit { pthread_key_delete(openKey) }
+    deinit { openTransactions.delete() }
 
     /// When a transaction starting now must be over.
     private func deadline() -> UInt64 {
@@ -126,7 +126,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     private func openTransaction() -> OpenTransaction? {
-        pthread_getspecific(openKey).map { Unmanaged<OpenTransaction>.fromOpaque($0).takeUnretainedValue() }
+        openTransactions.value
     }
 
     /// Runs `body` in a transaction on a pooled connection, again from the start
@@ -159,23 +159,23 @@ public final class PostgresStore: Store, @unchecked Sendable {
             if connection.isBroken { try connection.reset() }
             connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
-            pthread_setspecific(openKey, Unmanaged.passUnretained(open).toOpaque())
+            openTransactions.set(open)
             do {
                 let result = try body(PostgresTransaction(connection: connection, writing: writing), connection)
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 try connection.commit()
                 return result
             } catch is LostBeforeFirstStatement where !reopened {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 reopened = true
                 try connection.reset()
             } catch is LostBeforeFirstStatement {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 throw StoreUnavailableError(reason: "lost the PostgreSQL connection again after reopening it")
             } catch {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,13 +29,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let groupCommit: GroupCommit
     /// What the writer knows of credentials (see `WriterCredentials`).
     let writerCredentials = WriterCredentials()
-    private var readerKey = pthread_key_t()
+    private let readers = ThreadLocal<ThreadReader>()
     /// Held shared while this store is open: see `OpenLock`.
     private let openLock: OpenLock
     /// The connection of the read transaction open on this thread, if any.
-    private var openReadKey = pthread_key_t()
+    private let openRead = ThreadLocalReference<Database>()
     /// The writer connection, while this thread runs a write of the group transaction.
-    private var openWriteKey = pthread_key_t()
+    private let openWrite = ThreadLocalReference<Database>()
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String, migrate: Bool = true) throws {
@@ -58,20 +59,15 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             let version = try SQLiteTransaction(db: db, statements: statements).first(.dataVersion, []) { $0.int64(0) }
             writerCredentials.transactionBegan(dataVersion: version)
         }
-        pthread_key_create(&readerKey) { raw in
-            if let raw { Unmanaged<ThreadReader>.fromOpaque(raw).release() }
-        }
-        pthread_key_create(&openReadKey, nil)
-        pthread_key_create(&openWriteKey, nil)
         if migrate { try self.migrate() }
     }
 
     deinit {
         groupCommit.stop()
         writerStatements.removeAll()
-        pthread_key_delete(readerKey)
-        pthread_key_delete(openReadKey)
-        pthread_key_delete(openWriteKey)
+        readers.delete()
+        openRead.delete()
+        openWrite.delete()
     }
 
     /// Puts the database in WAL mode. On a fresh file, stores opened at once (two
@@ -79,9 +75,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// lock, and SQLite answers SQLITE_BUSY at once, without its busy handler, when
     /// waiting could deadlock. The loser tries again until the winner is done.
     static func switchToWAL(_ writer: DatabaseQueue, timeout: Double = 10) throws {
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let deadline = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 + timeout
+        let deadline = monotonicSeconds() + timeout
         while true {
             do {
                 try writer.writeWithoutTransaction { db in
@@ -89,8 +83,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 }
                 return
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-                clock_gettime(CLOCK_MONOTONIC, &clock)
-                guard Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 < deadline else { throw error }
+                guard monotonicSeconds() < deadline else { throw error }
                 usleep(5_000)
             }
         }
@@ -114,16 +107,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// a read on the same thread joins the outer transaction (one snapshot), and
     /// a read inside a write reads within the write.
     public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openWriteKey) {
+        if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
         let reader = try threadReader()
-        if let open = pthread_getspecific(openReadKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: reader.statements))
+        if let open = openRead.value {
+            return try body(SQLiteTransaction(db: open, statements: reader.statements))
         }
         return try reader.queue.inDatabase { db in
-            pthread_setspecific(openReadKey, Unmanaged.passUnretained(db).toOpaque())
-            defer { pthread_setspecific(openReadKey, nil) }
+            openRead.set(db)
+            defer { openRead.set(nil) }
             let transaction = SQLiteTransaction(db: db, statements: reader.statements)
             try transaction.execute(.beginDeferred, [])
             let result: T
@@ -142,22 +135,21 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// writes share a commit (see `GroupCommit`). A write inside a write joins it;
     /// a write inside a read is refused (it would commit apart from the read).
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openWriteKey) {
+        if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
-        if pthread_getspecific(openReadKey) != nil { throw WriteInsideReadError() }
+        if openRead.isSet { throw WriteInsideReadError() }
         return try groupCommit.write { db in
             // The body runs on the writer thread: mark the write open there.
-            let open = Unmanaged.passUnretained(db).toOpaque()
-            pthread_setspecific(openWriteKey, open)
-            defer { pthread_setspecific(openWriteKey, nil) }
-            return try body(writerTransaction(open))
+            openWrite.set(db)
+            defer { openWrite.set(nil) }
+            return try body(writerTransaction(db))
         }
     }
 
     /// The transaction open on the writer connection (on the writer thread).
-    private func writerTransaction(_ open: UnsafeMutableRawPointer) -> SQLiteTransaction {
-        SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: writerStatements,
+    private func writerTransaction(_ open: Database) -> SQLiteTransaction {
+        SQLiteTransaction(db: open, statements: writerStatements,
                           writerCredentials: writerCredentials)
     }
 
@@ -175,7 +167,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// `PRAGMA data_version` of this thread's connection: it moves with every commit
     /// of another connection (the writer, other processes). Outside transactions only.
     public func changeStamp() -> Int64? {
-        guard pthread_getspecific(openWriteKey) == nil, pthread_getspecific(openReadKey) == nil else { return nil }
+        guard !openWrite.isSet, !openRead.isSet else { return nil }
         guard let reader = try? threadReader() else { return nil }
         return reader.dataVersion()
     }
@@ -246,17 +238,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     private func threadReader() throws -> ThreadReader {
-        if let raw = pthread_getspecific(readerKey) {
-            return Unmanaged<ThreadReader>.fromOpaque(raw).takeUnretainedValue()
+        try readers.value {
+            var readerConfiguration = configuration
+            readerConfiguration.prepareDatabase { db in
+                // Small page caches: there is one connection per worker thread.
+                try db.execute(sql: "PRAGMA cache_size = -512")
+            }
+            return try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
         }
-        var readerConfiguration = configuration
-        readerConfiguration.prepareDatabase { db in
-            // Small page caches: there is one connection per worker thread.
-            try db.execute(sql: "PRAGMA cache_size = -512")
-        }
-        let reader = try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
-        pthread_setspecific(readerKey, Unmanaged.passRetained(reader).toOpaque())
-        return reader
     }
 }
 

@@ -1,4 +1,5 @@
 import Logging
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,30 +47,6 @@ struct LineLogHandler: LogHandler {
         }
         if event.level >= .warning { buffer.flush() }
     }
-
-    /// UTC to the second (`2026-11-22T02:10:00Z`), without touching the time zone database.
-    static func timestamp(_ now: time_t) -> [UInt8] {
-        var now = now
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var line: [UInt8] = []
-        line.reserveCapacity(20)
-        func digits(_ value: Int32, _ count: Int) {
-            var divisor: Int32 = 1
-            for _ in 1..<count { divisor *= 10 }
-            while divisor > 0 {
-                line.append(UInt8(48 + (value / divisor) % 10))
-                divisor /= 10
-            }
-        }
-        digits(parts.tm_year + 1900, 4); line.append(UInt8(ascii: "-"))
-        digits(parts.tm_mon + 1, 2); line.append(UInt8(ascii: "-"))
-        digits(parts.tm_mday, 2); line.append(UInt8(ascii: "T"))
-        digits(parts.tm_hour, 2); line.append(UInt8(ascii: ":"))
-        digits(parts.tm_min, 2); line.append(UInt8(ascii: ":"))
-        digits(parts.tm_sec, 2); line.append(UInt8(ascii: "Z"))
-        return line
-    }
 }
 
 /// Log lines in memory, written to a file descriptor in batches: by a flusher
@@ -88,16 +65,12 @@ final class LogBuffer: @unchecked Sendable {
         self.fd = fd
         pthread_mutex_init(&lock, nil)
         pending.reserveCapacity(limit)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            let buffer = Unmanaged<LogBuffer>.fromOpaque(raw!).takeRetainedValue()
+        startThread { [self] in
             while true {
                 usleep(200_000)
-                buffer.flush()
+                flush()
             }
-        }, context)
-        pthread_detach(thread)
+        }
     }
 
     /// Appends one line: the time (formatted once per second), what `write` adds, a newline.
@@ -107,7 +80,7 @@ final class LogBuffer: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         if now != stampSecond {
             stampSecond = now
-            stamp = LineLogHandler.timestamp(now)
+            stamp = UTCTimestamp.bytes(Int64(now))
         }
         pending.append(contentsOf: stamp)
         write(&pending)

@@ -1,9 +1,9 @@
 /// What `music-admin` does: organizations, users, keys, tracks and demo data.
 public struct AdminService: Sendable {
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
 
-    public init(store: any Store, clock: any Clock = SystemClock()) {
+    public init(store: any Store, clock: any WallClock = SystemClock()) {
         self.store = store
         self.clock = clock
     }

@@ -18,7 +18,7 @@ public struct IfMatch: Equatable, Sendable {
     }
 
     /// Strong comparison: a weak tag (`W/"..."`) never matches.
-    public func isSatisfied(by collection: Collection) -> Bool {
+    public func isSatisfied(by collection: MusicCollection) -> Bool {
         matchesAny || tags.contains(collection.etag)
     }
 }

@@ -1,11 +1,11 @@
 /// Share links: create (owner only), revoke, open without a key.
 public struct ShareService: Sendable {
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
 
     public static let maximumDays = 90
 
-    public init(store: any Store, clock: any Clock = SystemClock()) {
+    public init(store: any Store, clock: any WallClock = SystemClock()) {
         self.store = store
         self.clock = clock
     }

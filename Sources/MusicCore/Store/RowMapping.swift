@@ -83,8 +83,8 @@ public enum RowMapping {
         track_count, version, created_at, updated_at, deleted_at
         """
 
-    @inlinable public static func collection<Row: StoreRow>(_ row: Row) -> Collection {
-        Collection(
+    @inlinable public static func collection<Row: StoreRow>(_ row: Row) -> MusicCollection {
+        MusicCollection(
             id: row.string(0), organizationID: row.string(1), ownerID: row.string(2), name: row.string(3),
             description: row.optionalString(4), coverTrackID: row.optionalString(5), coverImageURL: row.optionalString(6),
             trackCount: row.int(7), version: row.int(8), createdAt: row.timestamp(9), updatedAt: row.timestamp(10),

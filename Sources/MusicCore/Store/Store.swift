@@ -35,9 +35,9 @@ public protocol StoreReader {
     func user(id: String) throws -> User?
 
     /// A collection that is not deleted, owned by `ownerID` in `organizationID`.
-    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection?
+    func collection(id: String, organizationID: String, ownerID: String) throws -> MusicCollection?
     /// The caller's live collections, newest first (ties: the later created first).
-    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection]
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [MusicCollection]
     /// A track of `organizationID` that is not deleted.
     func track(id: String, organizationID: String) throws -> Track?
     /// Whether `track(id:organizationID:)` would find the track (without reading it).
@@ -58,7 +58,7 @@ public protocol StoreReader {
     /// (a deletion that visits them locks their rows in one order everywhere).
     func collectionIDs(containing trackID: String) throws -> [String]
     /// A collection by id alone, deleted or not (share views, admin work).
-    func anyCollection(id: String) throws -> Collection?
+    func anyCollection(id: String) throws -> MusicCollection?
 
     /// The kept answer to the caller's earlier request with this idempotency key
     /// in this organization.
@@ -84,10 +84,10 @@ public protocol StoreWriter: StoreReader {
 
     /// Inserts a new collection; returns false, writing nothing, when its id is
     /// taken already (the caller draws another id).
-    func insertIfIDFree(_ collection: Collection) throws -> Bool
+    func insertIfIDFree(_ collection: MusicCollection) throws -> Bool
     /// Writes every field of an existing collection; a deletion is final (a
     /// deleted collection keeps its deletion time, whatever `deletedAt` says).
-    func update(_ collection: Collection) throws
+    func update(_ collection: MusicCollection) throws
 
     /// Adds a member at `position` (the current end).
     func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws
@@ -106,20 +106,4 @@ public protocol StoreWriter: StoreReader {
     /// Gives the members the positions of `newOrder`; `oldOrder` is the current
     /// order (both hold the same ids), so only moved members need writing.
     func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws
-}
-
-/// The database cannot be reached (connection refused or lost mid-request).
-/// The API answers 503 SERVICE_UNAVAILABLE; the next request tries again.
-public struct StoreUnavailableError: Error, CustomStringConvertible {
-    public let reason: String
-    public init(reason: String) { self.reason = reason }
-    public var description: String { reason }
-}
-
-/// A write was started inside a read transaction on the same thread (a fault
-/// of the caller, refused the same way by every store): nothing was written,
-/// and the read goes on.
-public struct WriteInsideReadError: Error, CustomStringConvertible {
-    public init() {}
-    public var description: String { "a write cannot start inside a read transaction" }
 }

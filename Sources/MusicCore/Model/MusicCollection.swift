@@ -1,5 +1,5 @@
 /// A user's ordered group of tracks, as stored.
-public struct Collection: Equatable, Sendable {
+public struct MusicCollection: Equatable, Sendable {
     public var id: String
     public var organizationID: String
     public var ownerID: String
