@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Where the worker accepts FastCGI connections from.
-public enum ListeningSocket: Sendable, Equatable {
+package enum ListeningSocket: Sendable, Equatable {
     /// The socket spawn-fcgi (or systemd) hands over on file descriptor 0.
     case inherited
     /// A unix socket the worker creates itself, with mode 0660 (development).
@@ -43,14 +43,14 @@ public enum ListeningSocket: Sendable, Equatable {
     }
 }
 
-public enum FastCGIServerError: Error, CustomStringConvertible, Equatable {
+package enum FastCGIServerError: Error, CustomStringConvertible, Equatable {
     case noInheritedSocket
     case cannotOpen(String)
     case initFailed
     case noPeerAllowList
     case invalidPeerAddress(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .noInheritedSocket:
             return "file descriptor 0 is not a listening socket: start the worker with spawn-fcgi, or pass --socket PATH or --listen HOST:PORT"

@@ -8,9 +8,9 @@ import Glibc
 
 /// The HTTP layer of the service: a plain function from a request to a response.
 /// It never sees libfcgi, so the whole API is tested in-process.
-public final class MusicAPI: Sendable {
+package final class MusicAPI: Sendable {
     /// Largest request body accepted, in bytes (nginx enforces the same cap).
-    public static let maxBodyBytes = 1 << 20
+    package static let maxBodyBytes = 1 << 20
 
     let store: any Store
     let clock: any WallClock
@@ -26,7 +26,7 @@ public final class MusicAPI: Sendable {
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
-    public init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
+    package init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
                 openAPIDocument: [UInt8]? = nil) {
         self.openAPIDocument = openAPIDocument
         self.store = store
@@ -41,7 +41,7 @@ public final class MusicAPI: Sendable {
 
     /// Answers one request. `request.headerFields` carries `X-Request-ID`, the id
     /// the web server assigned; the trace id is `req_` + that id.
-    public func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
+    package func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
         let started = monotonicNanoseconds()
         var context = RequestContext(request: request, body: body)
         let response: APIResponse
@@ -63,7 +63,7 @@ public final class MusicAPI: Sendable {
     }
 
     /// The answer to a body over the cap, which the FastCGI layer has not read.
-    public func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
+    package func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
         var context = RequestContext(request: request, body: [])
         context.loggedPath = loggedPath(of: context.target)
         let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
@@ -72,7 +72,7 @@ public final class MusicAPI: Sendable {
     }
 
     /// The answer to parameters that do not form an HTTP request.
-    public func respondToMalformedRequest(requestID: String) -> APIResponse {
+    package func respondToMalformedRequest(requestID: String) -> APIResponse {
         let traceID = "req_" + requestID
         return APIResponse(status: .badRequest, json: APIError.badRequest.envelope(traceID: traceID, timestamp: clock.now().iso8601), traceID: traceID)
     }

@@ -17,11 +17,11 @@ import Glibc
 /// or `music_statement_timeout_ms=2000` in a `key=value` string). The `music_`
 /// ones are read here and removed; libpq's own (`connect_timeout`, `keepalives*`,
 /// `tcp_user_timeout`) get the defaults below when the URL does not set them.
-public struct PostgresLimits: Equatable, Sendable {
+package struct PostgresLimits: Equatable, Sendable {
     /// libpq's parameters and the values used when the URL leaves them out:
     /// TCP keep-alive probes and a user timeout find a dead link while the
     /// connection is idle or has data unacknowledged (unix sockets ignore them).
-    public static let libpqDefaults: [(name: String, value: String)] = [
+    package static let libpqDefaults: [(name: String, value: String)] = [
         ("connect_timeout", "5"),        // seconds, also the bound of each (re)connection here
         ("keepalives", "1"),
         ("keepalives_idle", "10"),       // seconds idle before the first probe
@@ -32,20 +32,20 @@ public struct PostgresLimits: Equatable, Sendable {
 
     /// `music_transaction_timeout_ms`: a transaction's whole time, from asking
     /// the pool for a connection to COMMIT, retries included.
-    public var transactionTimeoutMilliseconds = 10_000
+    package var transactionTimeoutMilliseconds = 10_000
     /// `music_pool_wait_ms`: how long a thread waits for a free pooled connection.
-    public var poolWaitMilliseconds = 5_000
+    package var poolWaitMilliseconds = 5_000
     /// `music_statement_timeout_ms`: the server's `statement_timeout` for each
     /// session (a statement, lock waits included, cancelled after it).
-    public var statementTimeoutMilliseconds = 8_000
+    package var statementTimeoutMilliseconds = 8_000
     /// `music_idle_in_transaction_timeout_ms`: the server's
     /// `idle_in_transaction_session_timeout`: a session left inside a transaction
     /// by a client that went away is closed after it, releasing its locks.
-    public var idleInTransactionTimeoutMilliseconds = 15_000
+    package var idleInTransactionTimeoutMilliseconds = 15_000
     /// libpq's `connect_timeout`, in milliseconds (from the URL or its default).
-    public internal(set) var connectTimeoutMilliseconds = 5_000
+    package internal(set) var connectTimeoutMilliseconds = 5_000
 
-    public init() {}
+    package init() {}
 
     nonisolated(unsafe) static let names: [(name: String, key: WritableKeyPath<PostgresLimits, Int>)] = [
         ("music_transaction_timeout_ms", \.transactionTimeoutMilliseconds),

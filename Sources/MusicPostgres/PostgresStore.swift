@@ -28,10 +28,10 @@ import Glibc
 ///   `StoreUnavailableError` (503); the connection is re-opened for the next
 ///   one. A connection found dead before its first statement is re-opened and
 ///   used at once, so an idle pool survives a database restart unnoticed.
-public final class PostgresStore: Store, @unchecked Sendable {
+package final class PostgresStore: Store, @unchecked Sendable {
     private let pool: ConnectionPool
     /// The time bounds (from the URL's `music_` parameters, else the defaults).
-    public let limits: PostgresLimits
+    package let limits: PostgresLimits
     /// The transaction open on this thread, if any (an `OpenTransaction`).
     private let openTransactions = ThreadLocalReference<OpenTransaction>()
     static let maxAttempts = 8
@@ -42,7 +42,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     ///   - schema: a schema to work in (created if missing); tests give each store its own.
     ///   - connections: the pool's size for this process.
     ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
-    public init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
+    package init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
                 migrate: Bool = true) throws {
         // Both are spliced into SQL text: only plain characters pass.
         let plain = { (name: String, extra: String) in
@@ -80,20 +80,20 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// Applies pending migrations (under an advisory lock: hosts may start together).
     /// Migrations are not requests: no time bound (a rebuild of a large table
     /// may take minutes, and a second host waits for the first to finish).
-    public func migrate() throws {
+    package func migrate() throws {
         try transaction(begin: "BEGIN", writing: true, bounded: false) { _, connection in
             try PostgresMigrations.migrate(connection)
         }
     }
 
-    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+    package func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         if let open = openTransaction() { return try body(PostgresTransaction(connection: open.connection, writing: open.writing)) }
         return try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", writing: false) { transaction, _ in
             try body(transaction)
         }
     }
 
-    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+    package func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = openTransaction() {
             guard open.writing else { throw WriteInsideReadError() }
             return try body(PostgresTransaction(connection: open.connection, writing: true))
@@ -103,14 +103,14 @@ public final class PostgresStore: Store, @unchecked Sendable {
         }
     }
 
-    public func ping() throws {
+    package func ping() throws {
         try transaction(begin: "BEGIN READ ONLY", writing: false) { _, connection in
             _ = try connection.query("SELECT 1", []) { $0.int(0) }
         }
     }
 
     /// Drops `schema` and everything in it (tests clean up after themselves).
-    public func dropSchema(_ schema: String) throws {
+    package func dropSchema(_ schema: String) throws {
         try transaction(begin: "BEGIN", writing: true) { _, connection in
             try connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         }

@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Why a backup or a restore was refused; nothing was changed.
-public struct SQLiteFileRefusal: Error, CustomStringConvertible, Equatable {
-    public let reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { reason }
+package struct SQLiteFileRefusal: Error, CustomStringConvertible, Equatable {
+    package let reason: String
+    package init(_ reason: String) { self.reason = reason }
+    package var description: String { reason }
 }

@@ -20,7 +20,7 @@ import Glibc
 /// threads that machinery took 39% of the CPU (`_dispatch_sync_f_slow`) and
 /// held a simple read to a seventh of the C floor. A thread's own connection
 /// is never contended, so its dispatch queue always takes the fast path.
-public final class SQLiteStore: Store, @unchecked Sendable {
+package final class SQLiteStore: Store, @unchecked Sendable {
     let path: String
     let configuration: Configuration
     let writer: DatabaseQueue
@@ -38,7 +38,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     private let openWrite = ThreadLocalReference<Database>()
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String, migrate: Bool = true) throws {
+    package init(path: String, migrate: Bool = true) throws {
         _ = Self.tuneSQLiteOnce
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -90,7 +90,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// Applies any pending migration.
-    public func migrate() throws {
+    package func migrate() throws {
         try exclusive { writer in try writer.writeWithoutTransaction { try SQLiteMigrations.migrate($0) } }
     }
 
@@ -106,7 +106,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// A read transaction on this thread's connection. Reads nest: a read inside
     /// a read on the same thread joins the outer transaction (one snapshot), and
     /// a read inside a write reads within the write.
-    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+    package func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
@@ -134,7 +134,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// A write transaction, committed (durably) before this returns; concurrent
     /// writes share a commit (see `GroupCommit`). A write inside a write joins it;
     /// a write inside a read is refused (it would commit apart from the read).
-    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+    package func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
@@ -158,7 +158,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         _ = music_sqlite_disable_memory_statistics()
     }()
 
-    public func ping() throws {
+    package func ping() throws {
         try readerForThisThread().inDatabase { db in
             _ = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sqlite_master"))
         }
@@ -166,7 +166,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// `PRAGMA data_version` of this thread's connection: it moves with every commit
     /// of another connection (the writer, other processes). Outside transactions only.
-    public func changeStamp() -> Int64? {
+    package func changeStamp() -> Int64? {
         guard !openWrite.isSet, !openRead.isSet else { return nil }
         guard let reader = try? threadReader() else { return nil }
         return reader.dataVersion()
@@ -179,7 +179,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// `path` (never replacing a file there) and the folder synced. Returns the
     /// copy's integrity check ("ok").
     @discardableResult
-    public func backup(to path: String) throws -> String {
+    package func backup(to path: String) throws -> String {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         let temporary = folder + "/." + url.lastPathComponent + ".partial-\(getpid())"
@@ -211,7 +211,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// when the backup is empty, unsound or not this service's, and while any
     /// other store (a worker, another music-admin) has this database open. The
     /// backup is read immutable: never written, locked or given a -wal.
-    public func restore(from path: String) throws {
+    package func restore(from path: String) throws {
         try BackupFile.verify(path)
         guard openLock.tryExclusive() else {
             throw SQLiteFileRefusal("the database is open in another process (workers running?): stop them first; nothing restored")
@@ -223,12 +223,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// `PRAGMA integrity_check`: "ok" for a sound file.
-    public func integrityCheck() throws -> String {
+    package func integrityCheck() throws -> String {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 
     /// The value of a PRAGMA on this thread's connection (for checks and tests).
-    public func pragma(_ name: String) throws -> String {
+    package func pragma(_ name: String) throws -> String {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA \(name)") ?? "" }
     }
 

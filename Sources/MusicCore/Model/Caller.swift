@@ -1,9 +1,9 @@
 /// The authenticated caller of one request, allowed in one organization.
-public struct Caller: Equatable, Sendable {
-    public var userID: String
-    public var organizationID: String
+package struct Caller: Equatable, Sendable {
+    package var userID: String
+    package var organizationID: String
 
-    public init(userID: String, organizationID: String) {
+    package init(userID: String, organizationID: String) {
         self.userID = userID
         self.organizationID = organizationID
     }

@@ -1,5 +1,5 @@
 /// What a PATCH does to one optional field.
-public enum FieldUpdate<Value: Equatable & Sendable>: Equatable, Sendable {
+package enum FieldUpdate<Value: Equatable & Sendable>: Equatable, Sendable {
     /// Omitted: untouched.
     case keep
     /// `null`: cleared.
@@ -8,13 +8,13 @@ public enum FieldUpdate<Value: Equatable & Sendable>: Equatable, Sendable {
 }
 
 /// A partial update of a collection.
-public struct CollectionPatch: Equatable, Sendable {
-    public var name: String?
-    public var description: FieldUpdate<String>
-    public var coverTrackID: FieldUpdate<String>
-    public var coverImageURL: FieldUpdate<String>
+package struct CollectionPatch: Equatable, Sendable {
+    package var name: String?
+    package var description: FieldUpdate<String>
+    package var coverTrackID: FieldUpdate<String>
+    package var coverImageURL: FieldUpdate<String>
 
-    public init(
+    package init(
         name: String? = nil, description: FieldUpdate<String> = .keep,
         coverTrackID: FieldUpdate<String> = .keep, coverImageURL: FieldUpdate<String> = .keep
     ) {

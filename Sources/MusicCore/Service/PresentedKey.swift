@@ -3,11 +3,11 @@ import MusicSupport
 /// A raw key checked for form and hashed, with no database involved: done before
 /// a request's transaction, so that a write spends on the one writer thread
 /// only what needs the database.
-public struct PresentedKey: Sendable {
+package struct PresentedKey: Sendable {
     /// The key's hash, or the 401 a missing or malformed key gets.
     let outcome: Result<String, MusicError>
 
-    public init(_ raw: String?) {
+    package init(_ raw: String?) {
         if let raw, !raw.isEmpty {
             outcome = APIKey.isWellFormed(raw) ? .success(LastKeyHash.hash(raw)) : .failure(.invalidAPIKey)
         } else {
@@ -16,10 +16,10 @@ public struct PresentedKey: Sendable {
     }
 
     /// The hash of a well-formed key.
-    public var hash: String? { try? outcome.get() }
+    package var hash: String? { try? outcome.get() }
 
     /// The hash of a well-formed key, else the 401 of a missing or malformed one.
-    public func checkedHash() throws(MusicError) -> String { try outcome.get() }
+    package func checkedHash() throws(MusicError) -> String { try outcome.get() }
 }
 
 /// The hash of the last key each thread hashed: a client sends the same key

@@ -4,6 +4,8 @@
 /// inlinable so that each store gets them specialized for its own row type: as
 /// `package` declarations their bodies were not available to the stores'
 /// modules, and every column was read through the protocol's witnesses.
+/// The records they build (`Model/`, and `Timestamp`) are public for the same
+/// reason; everything else in the package is `package`.
 public enum RowMapping {
     /// How many columns a list names (for an INSERT's parameters).
     public static func count(of columns: String) -> Int {

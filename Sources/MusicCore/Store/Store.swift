@@ -1,7 +1,7 @@
 /// Persistence behind the service. Every multi-step change runs inside one
 /// `write` transaction; an implementation makes `write` exclusive for the
 /// collection rows it touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks).
-public protocol Store: Sendable {
+package protocol Store: Sendable {
     /// Runs `body` in a read-only transaction: one consistent snapshot. Reads nest:
     /// a read started inside another on the same thread joins it, so a request can
     /// authenticate and answer from one snapshot at the cost of one transaction.
@@ -22,11 +22,11 @@ public protocol Store: Sendable {
 }
 
 extension Store {
-    public func changeStamp() -> Int64? { nil }
+    package func changeStamp() -> Int64? { nil }
 }
 
 /// The queries one transaction can make.
-public protocol StoreReader {
+package protocol StoreReader {
     func membership(userID: String, organizationID: String) throws -> Membership?
     /// The key with this hash and its user's membership in `organizationID` (nil
     /// when not a member): what authenticating a request reads, in one query.
@@ -71,7 +71,7 @@ public protocol StoreReader {
 }
 
 /// The changes one write transaction can make.
-public protocol StoreWriter: StoreReader {
+package protocol StoreWriter: StoreReader {
     func insert(_ organization: Organization) throws
     func insert(_ user: User) throws
     func upsert(_ membership: Membership) throws

@@ -3,15 +3,15 @@ import Glibc
 #endif
 
 /// Where the time comes from; tests inject a fixed or stepping clock.
-public protocol WallClock: Sendable {
+package protocol WallClock: Sendable {
     func now() -> Timestamp
 }
 
 /// The system's wall clock.
-public struct SystemClock: WallClock {
-    public init() {}
+package struct SystemClock: WallClock {
+    package init() {}
 
-    public func now() -> Timestamp {
+    package func now() -> Timestamp {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Timestamp(secondsSince1970: Int64(now.tv_sec))
