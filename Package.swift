@@ -26,6 +26,8 @@ let package = Package(
         ),
         // Small helpers every other target uses: the monotonic clock, UTC timestamps,
         // thread start, thread-local objects, byte appending. Depends on nothing.
+        // Public and inlinable, like MusicCore's RowMapping: as `package` declarations
+        // the generic ones were called unspecialized from the stores (docs/performance.md).
         .target(name: "MusicSupport"),
         // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
         .target(

@@ -5,7 +5,7 @@ import Glibc
 /// The monotonic clock in nanoseconds: durations and deadlines ignore changes of
 /// the wall clock. Inlinable: it is read on every request.
 @inlinable
-package func monotonicNanoseconds() -> UInt64 {
+public func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
@@ -13,7 +13,7 @@ package func monotonicNanoseconds() -> UInt64 {
 
 /// The monotonic clock in seconds.
 @inlinable
-package func monotonicSeconds() -> Double {
+public func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

@@ -9,10 +9,10 @@ import Glibc
 /// A value type holding only the key: reading it costs what `pthread_getspecific`
 /// costs. The owner calls `delete()` when it goes away (a key lives as long as its
 /// owner; the process has a limited number of them).
-package struct ThreadLocal<Value: AnyObject>: @unchecked Sendable {
+public struct ThreadLocal<Value: AnyObject>: @unchecked Sendable {
     @usableFromInline let key: pthread_key_t
 
-    package init() {
+    public init() {
         var key = pthread_key_t()
         let result = pthread_key_create(&key) { raw in
             if let raw { Unmanaged<AnyObject>.fromOpaque(raw).release() }
@@ -23,7 +23,7 @@ package struct ThreadLocal<Value: AnyObject>: @unchecked Sendable {
 
     /// This thread's object, made by `make` the first time.
     @inlinable
-    package func value(orMake make: () throws -> Value) rethrows -> Value {
+    public func value(orMake make: () throws -> Value) rethrows -> Value {
         if let raw = pthread_getspecific(key) {
             return Unmanaged<Value>.fromOpaque(raw).takeUnretainedValue()
         }
@@ -32,15 +32,15 @@ package struct ThreadLocal<Value: AnyObject>: @unchecked Sendable {
         return value
     }
 
-    package func delete() { pthread_key_delete(key) }
+    public func delete() { pthread_key_delete(key) }
 }
 
 /// A reference per thread that the thread sets and clears itself (what it has
 /// open now), not retained: the object lives on the thread's stack while set.
-package struct ThreadLocalReference<Value: AnyObject>: @unchecked Sendable {
+public struct ThreadLocalReference<Value: AnyObject>: @unchecked Sendable {
     @usableFromInline let key: pthread_key_t
 
-    package init() {
+    public init() {
         var key = pthread_key_t()
         let result = pthread_key_create(&key, nil)
         precondition(result == 0, "pthread_key_create failed: \(result)")
@@ -49,18 +49,18 @@ package struct ThreadLocalReference<Value: AnyObject>: @unchecked Sendable {
 
     /// What this thread set, if anything.
     @inlinable
-    package var value: Value? {
+    public var value: Value? {
         pthread_getspecific(key).map { Unmanaged<Value>.fromOpaque($0).takeUnretainedValue() }
     }
 
     /// Whether this thread has set one.
     @inlinable
-    package var isSet: Bool { pthread_getspecific(key) != nil }
+    public var isSet: Bool { pthread_getspecific(key) != nil }
 
     @inlinable
-    package func set(_ value: Value?) {
+    public func set(_ value: Value?) {
         pthread_setspecific(key, value.map { Unmanaged.passUnretained($0).toOpaque() })
     }
 
-    package func delete() { pthread_key_delete(key) }
+    public func delete() { pthread_key_delete(key) }
 }

@@ -11,7 +11,7 @@ private final class ThreadBody {
 /// these threads block (in accept, on a condition variable, in usleep).
 /// `stackSize`: nil for the system's default.
 @discardableResult
-package func startThread(stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+public func startThread(stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
     var thread = pthread_t()
     var attributes = pthread_attr_t()

@@ -4,14 +4,14 @@ import Glibc
 
 /// UTC to the second in ISO 8601 with a `Z` (`2026-06-28T10:30:00Z`), without the
 /// time zone database.
-package enum UTCTimestamp {
+public enum UTCTimestamp {
     /// The length of the text: 20 ASCII bytes.
-    package static let length = 20
+    public static let length = 20
 
     /// Writes the text of `secondsSince1970` into the first 20 bytes of `buffer`.
     /// Inlinable: every collection in a response has two of them.
     @inlinable
-    package static func write(_ secondsSince1970: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+    public static func write(_ secondsSince1970: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
         precondition(buffer.count >= 20)
         var time = time_t(secondsSince1970)
         var parts = tm()
@@ -35,7 +35,7 @@ package enum UTCTimestamp {
 
     /// The text as a String.
     @inlinable
-    package static func string(_ secondsSince1970: Int64) -> String {
+    public static func string(_ secondsSince1970: Int64) -> String {
         String(unsafeUninitializedCapacity: 20) { buffer in
             write(secondsSince1970, into: buffer)
             return 20
@@ -44,7 +44,7 @@ package enum UTCTimestamp {
 
     /// The text as bytes.
     @inlinable
-    package static func bytes(_ secondsSince1970: Int64) -> [UInt8] {
+    public static func bytes(_ secondsSince1970: Int64) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 20) { buffer, count in
             write(secondsSince1970, into: buffer)
             count = 20
