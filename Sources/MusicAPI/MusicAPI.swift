@@ -223,8 +223,8 @@ package final class MusicAPI: Sendable {
     /// share route's masked, and "-" for a path no route takes, which could
     /// be a token spelled another way. Written as one
     /// message in a fixed order (cheaper than metadata, one line per request),
-    /// appended piece by piece: string interpolation made the log a sixth of a
-    /// health request's instructions.
+    /// appended piece by piece: string interpolation costs more than the rest of a
+    /// health request's logging (docs/performance.md).
     private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
         guard logger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000

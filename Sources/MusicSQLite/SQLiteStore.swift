@@ -257,7 +257,7 @@ private final class ThreadReader {
     let statements = StatementCache()
     /// `PRAGMA data_version`, prepared with the connection: the read cache asks
     /// it on every read, and through GRDB (a dispatch queue, a statement lookup,
-    /// a row) it cost a seventh of a cached read's instructions.
+    /// a row) it costs twice as much (docs/performance.md).
     private let dataVersionStatement: OpaquePointer
 
     init(_ queue: DatabaseQueue) throws {

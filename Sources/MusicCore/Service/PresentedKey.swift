@@ -23,8 +23,8 @@ package struct PresentedKey: Sendable {
 }
 
 /// The hash of the last key each thread hashed: a client sends the same key
-/// request after request, and SHA-256 was a tenth of a cached read's
-/// instructions. The keys are compared in constant time, so how long the
+/// request after request, and a SHA-256 per request is a large share of a cached
+/// read (docs/performance.md). The keys are compared in constant time, so how long the
 /// comparison takes says nothing about the key that came before.
 private enum LastKeyHash {
     private final class Memo {

@@ -41,7 +41,8 @@ public enum RowMapping {
 
     /// A membership from its stored capabilities (`capabilitiesText`).
     @inlinable public static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
-        // Most memberships hold one capability: no split (a tenth of a write's instructions went there).
+        // Most memberships hold one capability: no split, no Substrings (this runs on
+        // every authenticated request; docs/performance.md).
         let capabilities: Set<Capability> = text.utf8.contains(UInt8(ascii: ","))
             ? Set(text.split(separator: ",").map { Capability(rawValue: String($0)) })
             : text.isEmpty ? [] : [Capability(rawValue: text)]

@@ -21,9 +21,9 @@ package enum Identifier {
     /// the first 5 hex digits are the clock's milliseconds modulo 2^20 (they come
     /// round every 17.5 minutes) and the other 7 are random (28 bits).
     ///
-    /// Random ids put every insert on a random leaf of the id's unique index:
-    /// a batch of 15 creates wrote 15 more pages (27 instead of 12; measured on
-    /// the bench data) and, once the index outgrew the cache, read them first.
+    /// Random ids put every insert on a random leaf of the id's unique index: a
+    /// batch of creates writes about twice the pages (docs/performance.md) and,
+    /// once the index outgrows the cache, reads them first.
     /// Ids made in the same few milliseconds sit side by side in the index, so
     /// a batch touches one or two of its leaves, however big it is. Two ids can
     /// still collide (likelier than with 48 random bits when thousands are made
