@@ -101,6 +101,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MusicCoreTests", dependencies: ["MusicCore"]),
+        .testTarget(name: "MusicSupportTests", dependencies: ["MusicSupport"]),
         // The store the tests run on: SQLite, or PostgreSQL with MUSIC_TEST_DATABASE_URL.
         .target(
             name: "StoreTestSupport",

@@ -1,3 +1,4 @@
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,9 +36,7 @@ package enum Identifier {
 
     /// Milliseconds since 1970 by the system clock.
     package static func currentMilliseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000 + UInt64(now.tv_nsec) / 1_000_000
+        wallClockMilliseconds()
     }
 
     private static func format(_ prefix: String, _ value: UInt64) -> String {

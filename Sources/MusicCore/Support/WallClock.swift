@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import MusicSupport
 
 /// Where the time comes from; tests inject a fixed or stepping clock.
 package protocol WallClock: Sendable {
@@ -12,8 +10,6 @@ package struct SystemClock: WallClock {
     package init() {}
 
     package func now() -> Timestamp {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Timestamp(secondsSince1970: Int64(now.tv_sec))
+        Timestamp(secondsSince1970: Int64(wallClockMilliseconds() / 1_000))
     }
 }
