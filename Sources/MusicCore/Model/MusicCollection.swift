@@ -37,16 +37,3 @@ public struct MusicCollection: Equatable, Sendable {
     /// The strong entity tag of this state of the collection.
     public var etag: String { "\"\(id)-\(version)\"" }
 }
-
-/// One track's place in a collection.
-public struct CollectionMember: Equatable, Sendable {
-    public var trackID: String
-    public var position: Int
-    public var addedAt: Timestamp
-
-    public init(trackID: String, position: Int, addedAt: Timestamp) {
-        self.trackID = trackID
-        self.position = position
-        self.addedAt = addedAt
-    }
-}
