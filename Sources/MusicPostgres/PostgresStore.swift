@@ -159,6 +159,8 @@ package final class PostgresStore: Store, @unchecked Sendable {
             if connection.isBroken { try connection.reset() }
             connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
+            // The thread-local slot does not retain it: keep it alive until the slot is cleared.
+            defer { withExtendedLifetime(open) {} }
             openTransactions.set(open)
             do {
                 let result = try body(PostgresTransaction(connection: connection, writing: writing), connection)
