@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only: the code calls Glibc and pthreads directly and links Debian's
+// libfcgi and libpq (see deploy/lib.sh for the packages).
+
 let package = Package(
     name: "music-collections",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "music-fcgi", targets: ["music-fcgi"]),
         .executable(name: "music-admin", targets: ["music-admin"]),
@@ -22,11 +24,16 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Small helpers every other target uses: the monotonic clock, UTC timestamps,
+        // thread start, thread-local objects, byte appending. Depends on nothing.
+        // Public and inlinable, like MusicCore's RowMapping: as `package` declarations
+        // the generic ones were called unspecialized from the stores (docs/performance.md).
+        .target(name: "MusicSupport"),
         // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
         .target(
             name: "FastCGI",
             dependencies: [
-                "CFastCGI",
+                "CFastCGI", "MusicSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -35,6 +42,7 @@ let package = Package(
         .target(
             name: "MusicCore",
             dependencies: [
+                "MusicSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -48,7 +56,7 @@ let package = Package(
         .target(
             name: "MusicSQLite",
             dependencies: [
-                "MusicCore", "CSQLiteConfig",
+                "MusicCore", "MusicSupport", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -61,7 +69,7 @@ let package = Package(
         // The `Store` on PostgreSQL through libpq: several worker hosts, one database.
         .target(
             name: "MusicPostgres",
-            dependencies: ["MusicCore", "CLibPQ"]
+            dependencies: ["MusicCore", "MusicSupport", "CLibPQ"]
         ),
         // Chooses and opens a store from --database-url / --db.
         .target(
@@ -72,7 +80,7 @@ let package = Package(
         .target(
             name: "MusicAPI",
             dependencies: [
-                "MusicCore",
+                "MusicCore", "MusicSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "music-fcgi",
             dependencies: [
-                "FastCGI", "MusicAPI", "MusicStores",
+                "FastCGI", "MusicAPI", "MusicStores", "MusicSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -93,6 +101,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MusicCoreTests", dependencies: ["MusicCore"]),
+        .testTarget(name: "MusicSupportTests", dependencies: ["MusicSupport"]),
         // The store the tests run on: SQLite, or PostgreSQL with MUSIC_TEST_DATABASE_URL.
         .target(
             name: "StoreTestSupport",

@@ -8,20 +8,20 @@ import Glibc
 /// The strings handed over by libfcgi die at the next `FCGX_Finish_r`, so what
 /// is needed is copied into Swift values here, in one pass; parameters the
 /// worker does not read (SERVER_SOFTWARE, REMOTE_PORT, ...) are not copied.
-public struct CGIParameters: Sendable {
-    public private(set) var method: String?
-    public private(set) var requestURI: String?
-    public private(set) var queryString: String?
-    public private(set) var scriptName: String?
-    public private(set) var https = false
-    public private(set) var contentType: String?
-    public private(set) var contentLengthText: String?
-    public private(set) var requestIDText: String?
-    public private(set) var host: String?
+package struct CGIParameters: Sendable {
+    package private(set) var method: String?
+    package private(set) var requestURI: String?
+    package private(set) var queryString: String?
+    package private(set) var scriptName: String?
+    package private(set) var https = false
+    package private(set) var contentType: String?
+    package private(set) var contentLengthText: String?
+    package private(set) var requestIDText: String?
+    package private(set) var host: String?
     /// `HTTP_*` parameters as header fields (`HTTP_X_API_KEY` -> `x-api-key`), in order.
-    public private(set) var headers: [HTTPField] = []
+    package private(set) var headers: [HTTPField] = []
 
-    public init(pairs: [(name: String, value: String)]) {
+    package init(pairs: [(name: String, value: String)]) {
         for (name, value) in pairs {
             var name = name, value = value
             name.withUTF8 { name in value.withUTF8 { value in add(name: name, value: value) } }
@@ -29,7 +29,7 @@ public struct CGIParameters: Sendable {
     }
 
     /// Copies a NULL-terminated `NAME=value` array, as libfcgi's `envp`.
-    public init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+    package init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
         guard var cursor = envp else { return }
         headers.reserveCapacity(12)
         while let entry = cursor.pointee {
@@ -83,7 +83,7 @@ public struct CGIParameters: Sendable {
         name.count > 5 && memcmp(name.baseAddress!, "HTTP_", 5) == 0
     }
 
-    public enum ContentLength: Equatable, Sendable {
+    package enum ContentLength: Equatable, Sendable {
         case absent
         case declared(Int)
         case invalid
@@ -91,7 +91,7 @@ public struct CGIParameters: Sendable {
 
     /// The declared body length: absent when missing or empty, invalid when it is
     /// not a non-negative decimal number.
-    public var contentLength: ContentLength {
+    package var contentLength: ContentLength {
         guard let text = contentLengthText, !text.isEmpty else { return .absent }
         guard text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(text) else {
             return .invalid
@@ -101,7 +101,7 @@ public struct CGIParameters: Sendable {
 
     /// The request id the web server assigned (nginx's `$request_id`, passed as
     /// `REQUEST_ID`), or a fresh random one when it is absent or not a plain token.
-    public var requestID: String {
+    package var requestID: String {
         if let id = requestIDText, !id.isEmpty, id.utf8.count <= 64,
            id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) {
             return id
@@ -112,7 +112,7 @@ public struct CGIParameters: Sendable {
     /// Builds the HTTP request: method, raw request target (path and query), and
     /// header fields from `HTTP_*`, `CONTENT_TYPE` and `CONTENT_LENGTH`. The request
     /// id is set as `X-Request-ID`. Returns `nil` when there is no valid method.
-    public func httpRequest(requestID: String) -> HTTPRequest? {
+    package func httpRequest(requestID: String) -> HTTPRequest? {
         guard let methodText = method, let method = HTTPRequest.Method(methodText) else { return nil }
         var fields = HTTPFields()
         fields.reserveCapacity(headers.count + 3)
@@ -153,7 +153,7 @@ public struct CGIParameters: Sendable {
 
 extension HTTPField.Name {
     /// `X-Request-ID`: the request id, echoed in every answer.
-    public static let xRequestID = HTTPField.Name("X-Request-ID")!
+    package static let xRequestID = HTTPField.Name("X-Request-ID")!
 }
 
 private func isAlphanumeric(_ byte: UInt8) -> Bool {

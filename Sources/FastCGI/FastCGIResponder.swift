@@ -2,11 +2,11 @@ import HTTPTypes
 
 /// A response as the worker writes it back to the web server: a status line,
 /// header fields and a complete body.
-public struct FastCGIResponse: Sendable {
-    public var head: HTTPResponse
-    public var body: [UInt8]
+package struct FastCGIResponse: Sendable {
+    package var head: HTTPResponse
+    package var body: [UInt8]
 
-    public init(head: HTTPResponse, body: [UInt8]) {
+    package init(head: HTTPResponse, body: [UInt8]) {
         self.head = head
         self.body = body
     }
@@ -15,7 +15,7 @@ public struct FastCGIResponse: Sendable {
 /// What the worker loop calls for every request. Implementations are called
 /// from many threads at once and must be synchronous: each call runs on one of
 /// the worker's blocking threads, never on Swift's cooperative pool.
-public protocol FastCGIResponder: Sendable {
+package protocol FastCGIResponder: Sendable {
     /// Answers a complete request. `body` holds exactly the declared
     /// `CONTENT_LENGTH` bytes, or fewer if the web server ended the stream early.
     func respond(to request: HTTPRequest, body: [UInt8]) -> FastCGIResponse

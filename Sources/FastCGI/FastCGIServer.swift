@@ -1,6 +1,7 @@
 import CFastCGI
 import HTTPTypes
 import Logging
+import MusicSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -21,23 +22,27 @@ import Glibc
 /// every thread. Each kept-alive nginx connection binds one thread while idle,
 /// so `threads` must exceed the number of upstream connections nginx keeps
 /// (`keepalive` x nginx worker processes), with room for the requests in flight.
-public final class FastCGIServer: Sendable {
-    public struct Configuration: Sendable {
-        public var socket: ListeningSocket
-        public var threads: Int
+package final class FastCGIServer: Sendable {
+    /// The stack of each thread this module starts: a request's work is shallow,
+    /// and 64 threads with glibc's default 8 MiB would reserve half a GiB.
+    static let threadStackSize = 512 * 1024
+
+    package struct Configuration: Sendable {
+        package var socket: ListeningSocket
+        package var threads: Int
         /// Largest body read into memory; a larger declared body is answered
         /// through `FastCGIResponder.respondToOversizedBody` without reading it.
-        public var maxBodyBytes: Int
-        public var backlog: Int32
+        package var maxBodyBytes: Int
+        package var backlog: Int32
         /// How long in-flight requests may run after a shutdown begins.
-        public var drainTimeoutSeconds: Double
+        package var drainTimeoutSeconds: Double
         /// Who may connect over TCP. Required (nil refuses to start) when the
         /// listening socket is TCP; unused for a unix socket.
-        public var peers: PeerPolicy?
+        package var peers: PeerPolicy?
         /// Keep-alive and timeouts for accepted TCP connections.
-        public var tcpTimeouts: TCPConnectionTimeouts
+        package var tcpTimeouts: TCPConnectionTimeouts
 
-        public init(
+        package init(
             socket: ListeningSocket = .inherited,
             threads: Int = 64,
             maxBodyBytes: Int = 1 << 20,
@@ -66,17 +71,17 @@ public final class FastCGIServer: Sendable {
     private let ownListeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
 
-    public init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger) {
+    package init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger) {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
     }
 
-    public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+    package var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
     /// Opens the socket, starts the threads and blocks until `shutdown()` has been
     /// called and the in-flight requests have finished (or the drain timeout passed).
-    public func run() throws(FastCGIServerError) {
+    package func run() throws(FastCGIServerError) {
         signal(SIGPIPE, SIG_IGN)
         guard FCGX_Init() == 0 else { throw .initFailed }
         let fd = try configuration.socket.open(backlog: configuration.backlog)
@@ -92,7 +97,7 @@ public final class FastCGIServer: Sendable {
         let created = (0..<configuration.threads).map { _ in WorkerSlot() }
         slots.withLock { $0 = created }
         for slot in created {
-            startThread { [self] in
+            startThread(stackSize: Self.threadStackSize) { [self] in
                 AcceptWakeSignal.block()
                 self.serve(slot, listening: fd, tcp: tcp)
                 finished.decrement()
@@ -109,7 +114,7 @@ public final class FastCGIServer: Sendable {
 
     /// Stops accepting, wakes the threads waiting for a request and lets the
     /// in-flight requests finish. Safe to call from any thread, more than once.
-    public func shutdown() {
+    package func shutdown() {
         guard !shuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         logger.info("shutting down")
         // A socket of our own may refuse new connections at once (what waits in

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Where the worker accepts FastCGI connections from.
-public enum ListeningSocket: Sendable, Equatable {
+package enum ListeningSocket: Sendable, Equatable {
     /// The socket spawn-fcgi (or systemd) hands over on file descriptor 0.
     case inherited
     /// A unix socket the worker creates itself, with mode 0660 (development).
@@ -39,29 +39,6 @@ public enum ListeningSocket: Sendable, Equatable {
             let fd = FCGX_OpenSocket(address, backlog)
             guard fd >= 0 else { throw .cannotOpen(address) }
             return fd
-        }
-    }
-}
-
-public enum FastCGIServerError: Error, CustomStringConvertible, Equatable {
-    case noInheritedSocket
-    case cannotOpen(String)
-    case initFailed
-    case noPeerAllowList
-    case invalidPeerAddress(String)
-
-    public var description: String {
-        switch self {
-        case .noInheritedSocket:
-            return "file descriptor 0 is not a listening socket: start the worker with spawn-fcgi, or pass --socket PATH or --listen HOST:PORT"
-        case .cannotOpen(let address):
-            return "cannot open the listening socket \(address)"
-        case .initFailed:
-            return "FCGX_Init failed"
-        case .noPeerAllowList:
-            return "the listening socket is TCP and no peer is allowed: set \(PeerPolicy.environmentVariable) to the web servers' addresses (comma-separated), or pass --allow-any-peer"
-        case .invalidPeerAddress(let text):
-            return "\(PeerPolicy.environmentVariable): not an IPv4 or IPv6 address: \"\(text)\""
         }
     }
 }

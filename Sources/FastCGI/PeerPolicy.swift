@@ -11,18 +11,18 @@ import Glibc
 /// with the same variable and list format (addresses separated by commas), plus
 /// IPv6 addresses and IPv4-mapped IPv6 peers (a socket systemd opens for
 /// `ListenStream=PORT` is dual-stack).
-public enum PeerPolicy: Sendable, Equatable {
+package enum PeerPolicy: Sendable, Equatable {
     /// Any peer: only for a TCP socket reachable from trusted hosts alone, and only when told so explicitly.
     case anyPeer
     /// Only these addresses: 4 bytes (IPv4) or 16 bytes (IPv6) each, in network order.
     case only([[UInt8]])
 
     /// libfcgi's variable for the web servers allowed to connect.
-    public static let environmentVariable = "FCGI_WEB_SERVER_ADDRS"
+    package static let environmentVariable = "FCGI_WEB_SERVER_ADDRS"
 
     /// Parses a list like `10.0.0.1,10.0.0.2` or `::1`. Throws on an empty list or
     /// an address that does not parse: a typo must not open the worker to everyone.
-    public static func parse(_ list: String) throws(FastCGIServerError) -> PeerPolicy {
+    package static func parse(_ list: String) throws(FastCGIServerError) -> PeerPolicy {
         var addresses: [[UInt8]] = []
         for item in list.split(separator: ",", omittingEmptySubsequences: false) {
             let text = item.trimmingSpaces
@@ -34,7 +34,7 @@ public enum PeerPolicy: Sendable, Equatable {
     }
 
     /// Whether a connection from `address` may be served.
-    public func admits(_ address: sockaddr_storage) -> Bool {
+    package func admits(_ address: sockaddr_storage) -> Bool {
         guard case .only(let allowed) = self else { return true }
         guard let peer = Self.peerBytes(address) else { return true }
         return allowed.contains(peer)
@@ -71,64 +71,6 @@ public enum PeerPolicy: Sendable, Equatable {
             return Array(bytes.prefix(12)) == mappedPrefix ? Array(bytes.suffix(4)) : bytes
         }
         return nil
-    }
-}
-
-/// Socket options for an accepted TCP connection, so that a web server host that
-/// vanishes (power loss, network partition: no FIN, no RST) cannot hold a worker
-/// thread: keep-alive probes and `TCP_USER_TIMEOUT` find the dead peer, and the
-/// receive/send timeouts bound any single wait.
-public struct TCPConnectionTimeouts: Sendable, Equatable {
-    /// Idle seconds before the first keep-alive probe.
-    public var keepAliveIdleSeconds: Int32
-    /// Seconds between probes.
-    public var keepAliveIntervalSeconds: Int32
-    /// Unanswered probes before the connection is dropped.
-    public var keepAliveProbes: Int32
-    /// How long sent data may stay unacknowledged before the connection is dropped.
-    public var userTimeoutSeconds: Int32
-    /// Longest single wait for the peer to send or to accept data. It must exceed
-    /// nginx's upstream `keepalive_timeout` (nginx/nginx.conf.template), or the
-    /// worker would drop idle kept-alive connections nginx still means to reuse.
-    public var ioTimeoutSeconds: Int32
-
-    public static let standard = TCPConnectionTimeouts(
-        keepAliveIdleSeconds: 15, keepAliveIntervalSeconds: 5, keepAliveProbes: 3,
-        userTimeoutSeconds: 30, ioTimeoutSeconds: 75)
-
-    public init(keepAliveIdleSeconds: Int32, keepAliveIntervalSeconds: Int32, keepAliveProbes: Int32,
-                userTimeoutSeconds: Int32, ioTimeoutSeconds: Int32) {
-        self.keepAliveIdleSeconds = keepAliveIdleSeconds
-        self.keepAliveIntervalSeconds = keepAliveIntervalSeconds
-        self.keepAliveProbes = keepAliveProbes
-        self.userTimeoutSeconds = userTimeoutSeconds
-        self.ioTimeoutSeconds = ioTimeoutSeconds
-    }
-
-    /// Applies the options to an accepted TCP connection. Returns false if one failed.
-    @discardableResult
-    public func apply(to fd: Int32) -> Bool {
-        func set(_ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
-            var value = value
-            return setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
-        }
-        func setTimeout(_ name: Int32, _ seconds: Int32) -> Bool {
-            var value = timeval(tv_sec: Int(seconds), tv_usec: 0)
-            return setsockopt(fd, SOL_SOCKET, name, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
-        }
-        let tcp = Int32(IPPROTO_TCP)
-        var ok = true
-        // Answers are written in one piece; do not let Nagle hold the last segment
-        // (libfcgi's own accept sets this too).
-        ok = set(tcp, TCP_NODELAY, 1) && ok
-        ok = set(SOL_SOCKET, SO_KEEPALIVE, 1) && ok
-        ok = set(tcp, TCP_KEEPIDLE, keepAliveIdleSeconds) && ok
-        ok = set(tcp, TCP_KEEPINTVL, keepAliveIntervalSeconds) && ok
-        ok = set(tcp, TCP_KEEPCNT, keepAliveProbes) && ok
-        ok = set(tcp, TCP_USER_TIMEOUT, userTimeoutSeconds * 1000) && ok
-        ok = setTimeout(SO_RCVTIMEO, ioTimeoutSeconds) && ok
-        ok = setTimeout(SO_SNDTIMEO, ioTimeoutSeconds) && ok
-        return ok
     }
 }
 

@@ -1,4 +1,5 @@
 import HTTPTypes
+import MusicSupport
 
 /// Writes a response in the CGI form libfcgi passes on: `Status:`, header
 /// lines, a blank line, the body.
@@ -27,14 +28,5 @@ enum ResponseEncoder {
         out.append(contentsOf: "\r\n".utf8)
         out.append(contentsOf: response.body)
         return out
-    }
-}
-
-extension [UInt8] {
-    /// Appends the string's UTF-8 bytes in one copy (`append(contentsOf: text.utf8)`
-    /// goes byte by byte through the view's iterator).
-    mutating func appendUTF8(_ text: String) {
-        var text = text
-        text.withUTF8 { append(contentsOf: $0) }
     }
 }

@@ -1,3 +1,4 @@
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,17 +11,17 @@ import Glibc
 /// thread that does not block it, so `blockTerminationSignals()` must run before
 /// the process starts its first thread (threads inherit the mask); `watch`
 /// comes later, once there is something to stop.
-public enum SignalWatcher {
+package enum SignalWatcher {
     /// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts from now on.
-    public static func blockTerminationSignals() {
+    package static func blockTerminationSignals() {
         var set = terminationSignals
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
     /// Starts the thread that calls `onTerminate` with each SIGTERM or SIGINT.
-    public static func watch(onTerminate: @escaping @Sendable (Int32) -> Void) {
+    package static func watch(onTerminate: @escaping @Sendable (Int32) -> Void) {
         blockTerminationSignals()
-        startThread {
+        startThread(stackSize: FastCGIServer.threadStackSize) {
             var set = terminationSignals
             var signal: Int32 = 0
             while sigwait(&set, &signal) == 0 {

@@ -1,11 +1,11 @@
 import HTTPTypes
 
 /// What the handler answers: a status, header fields and a complete body.
-public struct APIResponse: Sendable {
-    public var head: HTTPResponse
-    public var body: [UInt8]
+package struct APIResponse: Sendable {
+    package var head: HTTPResponse
+    package var body: [UInt8]
 
-    public init(head: HTTPResponse, body: [UInt8]) {
+    package init(head: HTTPResponse, body: [UInt8]) {
         self.head = head
         self.body = body
     }
@@ -23,7 +23,7 @@ public struct APIResponse: Sendable {
     }
 
     /// The body as text (for tests and logs of non-sensitive answers).
-    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    package var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
 extension HTTPField.Name {

@@ -1,4 +1,5 @@
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,29 +19,16 @@ import Glibc
 /// Per thread (nothing shared, nothing locked), small, and emptied when full:
 /// a client sends the same key request after request.
 final class AdmittedKeys: @unchecked Sendable {
-    private let key: pthread_key_t
+    private let perThread = ThreadLocal<Entries>()
     static let capacity = 16
 
     private final class Entries {
         var pairs: [(keyHash: String, organizationID: String)] = []
     }
 
-    init() {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<Entries>.fromOpaque(raw).release() }
-        }
-        self.key = key
-    }
+    deinit { perThread.delete() }
 
-    deinit { pthread_key_delete(key) }
-
-    private var entries: Entries {
-        if let raw = pthread_getspecific(key) { return Unmanaged<Entries>.fromOpaque(raw).takeUnretainedValue() }
-        let entries = Entries()
-        pthread_setspecific(key, Unmanaged.passRetained(entries).toOpaque())
-        return entries
-    }
+    private var entries: Entries { perThread.value { Entries() } }
 
     private func index(_ keyHash: String, _ organizationID: String, in entries: Entries) -> Int? {
         entries.pairs.firstIndex { APIKey.constantTimeEquals($0.keyHash, keyHash) && $0.organizationID == organizationID }

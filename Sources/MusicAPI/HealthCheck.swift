@@ -1,4 +1,5 @@
 import MusicCore
+import MusicSupport
 import Synchronization
 
 /// Whether the database answers, asked at most once per `interval` whatever the

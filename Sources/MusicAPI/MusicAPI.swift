@@ -1,18 +1,19 @@
 import HTTPTypes
 import Logging
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The HTTP layer of the service: a plain function from a request to a response.
 /// It never sees libfcgi, so the whole API is tested in-process.
-public final class MusicAPI: Sendable {
+package final class MusicAPI: Sendable {
     /// Largest request body accepted, in bytes (nginx enforces the same cap).
-    public static let maxBodyBytes = 1 << 20
+    package static let maxBodyBytes = 1 << 20
 
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
     let collections: CollectionService
     let shares: ShareService
     let catalog: TrackCatalog
@@ -25,7 +26,7 @@ public final class MusicAPI: Sendable {
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
-    public init(store: any Store, clock: any Clock = SystemClock(), logger: Logger = Logger(label: "music.api"),
+    package init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
                 openAPIDocument: [UInt8]? = nil) {
         self.openAPIDocument = openAPIDocument
         self.store = store
@@ -40,7 +41,7 @@ public final class MusicAPI: Sendable {
 
     /// Answers one request. `request.headerFields` carries `X-Request-ID`, the id
     /// the web server assigned; the trace id is `req_` + that id.
-    public func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
+    package func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
         let started = monotonicNanoseconds()
         var context = RequestContext(request: request, body: body)
         let response: APIResponse
@@ -62,7 +63,7 @@ public final class MusicAPI: Sendable {
     }
 
     /// The answer to a body over the cap, which the FastCGI layer has not read.
-    public func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
+    package func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
         var context = RequestContext(request: request, body: [])
         context.loggedPath = loggedPath(of: context.target)
         let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
@@ -71,7 +72,7 @@ public final class MusicAPI: Sendable {
     }
 
     /// The answer to parameters that do not form an HTTP request.
-    public func respondToMalformedRequest(requestID: String) -> APIResponse {
+    package func respondToMalformedRequest(requestID: String) -> APIResponse {
         let traceID = "req_" + requestID
         return APIResponse(status: .badRequest, json: APIError.badRequest.envelope(traceID: traceID, timestamp: clock.now().iso8601), traceID: traceID)
     }
@@ -222,8 +223,8 @@ public final class MusicAPI: Sendable {
     /// share route's masked, and "-" for a path no route takes, which could
     /// be a token spelled another way. Written as one
     /// message in a fixed order (cheaper than metadata, one line per request),
-    /// appended piece by piece: string interpolation made the log a sixth of a
-    /// health request's instructions.
+    /// appended piece by piece: string interpolation costs more than the rest of a
+    /// health request's logging (docs/performance.md).
     private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
         guard logger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000
@@ -249,31 +250,4 @@ public final class MusicAPI: Sendable {
         line.appendUTF8(context.userID ?? "-")
         logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
     }
-}
-
-extension [UInt8] {
-    /// Appends the string's UTF-8 bytes in one copy (`append(contentsOf: text.utf8)`
-    /// goes byte by byte through the view's iterator).
-    mutating func appendUTF8(_ text: String) {
-        var text = text
-        text.withUTF8 { append(contentsOf: $0) }
-    }
-
-    /// Appends `value` in decimal, zero-padded to `width` digits.
-    mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
-        var divisor: UInt64 = 1
-        var digits = 1
-        while divisor <= value / 10 { divisor *= 10; digits += 1 }
-        for _ in digits..<Swift.max(width, digits) { append(UInt8(ascii: "0")) }
-        while divisor > 0 {
-            append(UInt8(48 + (value / divisor) % 10))
-            divisor /= 10
-        }
-    }
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,7 +21,7 @@ import Glibc
 /// Per thread, so nothing is shared or locked: each worker thread has its own
 /// database connection, and the stamp is that connection's.
 final class ReadCache: @unchecked Sendable {
-    private let key: pthread_key_t
+    private let perThread = ThreadLocal<Entries>()
     /// Entries per thread, and their bytes: the cache is emptied when either is
     /// reached (reads repeat, or they don't). 64 threads keep at most 8 MiB.
     static let capacity = 32
@@ -39,22 +40,9 @@ final class ReadCache: @unchecked Sendable {
         var bytes = 0
     }
 
-    init() {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<Entries>.fromOpaque(raw).release() }
-        }
-        self.key = key
-    }
+    deinit { perThread.delete() }
 
-    deinit { pthread_key_delete(key) }
-
-    private var entries: Entries {
-        if let raw = pthread_getspecific(key) { return Unmanaged<Entries>.fromOpaque(raw).takeUnretainedValue() }
-        let entries = Entries()
-        pthread_setspecific(key, Unmanaged.passRetained(entries).toOpaque())
-        return entries
-    }
+    private var entries: Entries { perThread.value { Entries() } }
 
     /// The key of a read: who asks (the key's hash) and exactly what.
     static func key(keyHash: String, target: String) -> String {

@@ -52,7 +52,8 @@ struct RequestContext {
 
     /// Whether a Content-Type value names `application/json` (any case, blanks
     /// around it, any parameters after a `;`). On the UTF-8 bytes: splitting,
-    /// trimming and lowercasing Strings cost 12,000 instructions per write.
+    /// trimming and lowercasing Strings cost more than the rest of the header
+    /// handling of a write (docs/performance.md).
     static func isJSONMediaType(_ value: String) -> Bool {
         var value = value
         return value.withUTF8 { bytes in
@@ -119,8 +120,8 @@ extension String {
 
 extension HTTPFields {
     /// The value of the field `name`, as `self[name]` gives it, without that
-    /// subscript's lazy join: a header read once per request cost some 4,000
-    /// instructions that way. Several fields of the name still give the joined form.
+    /// subscript's lazy join, which allocates and copies for every header read
+    /// (docs/performance.md). Several fields of the name still give the joined form.
     func value(_ name: HTTPField.Name) -> String? {
         var found: String?
         for field in self where field.name == name {

@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,12 +28,12 @@ import Glibc
 ///   `StoreUnavailableError` (503); the connection is re-opened for the next
 ///   one. A connection found dead before its first statement is re-opened and
 ///   used at once, so an idle pool survives a database restart unnoticed.
-public final class PostgresStore: Store, @unchecked Sendable {
+package final class PostgresStore: Store, @unchecked Sendable {
     private let pool: ConnectionPool
     /// The time bounds (from the URL's `music_` parameters, else the defaults).
-    public let limits: PostgresLimits
+    package let limits: PostgresLimits
     /// The transaction open on this thread, if any (an `OpenTransaction`).
-    private var openKey = pthread_key_t()
+    private let openTransactions = ThreadLocalReference<OpenTransaction>()
     static let maxAttempts = 8
 
     /// - Parameters:
@@ -41,7 +42,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     ///   - schema: a schema to work in (created if missing); tests give each store its own.
     ///   - connections: the pool's size for this process.
     ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
-    public init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
+    package init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
                 migrate: Bool = true) throws {
         // Both are spliced into SQL text: only plain characters pass.
         let plain = { (name: String, extra: String) in
@@ -57,7 +58,6 @@ public final class PostgresStore: Store, @unchecked Sendable {
         var setup = "SET application_name TO '\(application)'; \(settings.limits.sessionSettings)"
         if let schema { setup += "; SET search_path TO \(schema)" }
         pool = ConnectionPool(settings: settings, sessionSetup: setup, size: max(1, connections))
-        pthread_key_create(&openKey, nil)
         if let schema {
             // Once, before any session sets its search_path to it.
             // Under the migrations' lock: two CREATE SCHEMA IF NOT EXISTS at once can
@@ -70,7 +70,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
         if migrate { try self.migrate() }
     }
 
-    deinit { pthread_key_delete(openKey) }
+    deinit { openTransactions.delete() }
 
     /// When a transaction starting now must be over.
     private func deadline() -> UInt64 {
@@ -80,20 +80,20 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// Applies pending migrations (under an advisory lock: hosts may start together).
     /// Migrations are not requests: no time bound (a rebuild of a large table
     /// may take minutes, and a second host waits for the first to finish).
-    public func migrate() throws {
+    package func migrate() throws {
         try transaction(begin: "BEGIN", writing: true, bounded: false) { _, connection in
             try PostgresMigrations.migrate(connection)
         }
     }
 
-    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+    package func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         if let open = openTransaction() { return try body(PostgresTransaction(connection: open.connection, writing: open.writing)) }
         return try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", writing: false) { transaction, _ in
             try body(transaction)
         }
     }
 
-    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+    package func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         if let open = openTransaction() {
             guard open.writing else { throw WriteInsideReadError() }
             return try body(PostgresTransaction(connection: open.connection, writing: true))
@@ -103,14 +103,14 @@ public final class PostgresStore: Store, @unchecked Sendable {
         }
     }
 
-    public func ping() throws {
+    package func ping() throws {
         try transaction(begin: "BEGIN READ ONLY", writing: false) { _, connection in
             _ = try connection.query("SELECT 1", []) { $0.int(0) }
         }
     }
 
     /// Drops `schema` and everything in it (tests clean up after themselves).
-    public func dropSchema(_ schema: String) throws {
+    package func dropSchema(_ schema: String) throws {
         try transaction(begin: "BEGIN", writing: true) { _, connection in
             try connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         }
@@ -126,7 +126,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     private func openTransaction() -> OpenTransaction? {
-        pthread_getspecific(openKey).map { Unmanaged<OpenTransaction>.fromOpaque($0).takeUnretainedValue() }
+        openTransactions.value
     }
 
     /// Runs `body` in a transaction on a pooled connection, again from the start
@@ -159,23 +159,25 @@ public final class PostgresStore: Store, @unchecked Sendable {
             if connection.isBroken { try connection.reset() }
             connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
-            pthread_setspecific(openKey, Unmanaged.passUnretained(open).toOpaque())
+            // The thread-local slot does not retain it: keep it alive until the slot is cleared.
+            defer { withExtendedLifetime(open) {} }
+            openTransactions.set(open)
             do {
                 let result = try body(PostgresTransaction(connection: connection, writing: writing), connection)
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 try connection.commit()
                 return result
             } catch is LostBeforeFirstStatement where !reopened {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 reopened = true
                 try connection.reset()
             } catch is LostBeforeFirstStatement {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 throw StoreUnavailableError(reason: "lost the PostgreSQL connection again after reopening it")
             } catch {
-                pthread_setspecific(openKey, nil)
+                openTransactions.set(nil)
                 connection.rollback()
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1
@@ -186,69 +188,5 @@ public final class PostgresStore: Store, @unchecked Sendable {
                 throw error
             }
         }
-    }
-}
-
-/// A fixed number of connections, opened on first use, handed to one thread at a time.
-final class ConnectionPool: @unchecked Sendable {
-    private let settings: PostgresConnectionSettings
-    private let sessionSetup: String?
-    private let size: Int
-    private var idle: [PostgresConnection] = []
-    private var opened = 0
-    private var mutex = pthread_mutex_t()
-    private var available = pthread_cond_t()
-
-    init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int) {
-        self.settings = settings
-        self.sessionSetup = sessionSetup
-        self.size = size
-        pthread_mutex_init(&mutex, nil)
-        // Timed waits on the monotonic clock, as every deadline here.
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&available, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(&available)
-        pthread_mutex_destroy(&mutex)
-    }
-
-    /// A connection, waiting for one to be free until `bound` at most; a new
-    /// one connects within `deadline` (the transaction's).
-    func checkout(until bound: UInt64, deadline: UInt64) throws -> PostgresConnection {
-        pthread_mutex_lock(&mutex)
-        var wake = timespec(tv_sec: Int(bound / 1_000_000_000), tv_nsec: Int(bound % 1_000_000_000))
-        while idle.isEmpty && opened >= size {
-            if pthread_cond_timedwait(&available, &mutex, &wake) == ETIMEDOUT, idle.isEmpty && opened >= size {
-                pthread_mutex_unlock(&mutex)
-                throw StoreUnavailableError(reason: "no PostgreSQL connection of the pool's \(size) came free in time")
-            }
-        }
-        if let connection = idle.popLast() {
-            pthread_mutex_unlock(&mutex)
-            return connection
-        }
-        opened += 1
-        pthread_mutex_unlock(&mutex)
-        do {
-            return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline)
-        } catch {
-            pthread_mutex_lock(&mutex)
-            opened -= 1
-            pthread_cond_signal(&available)
-            pthread_mutex_unlock(&mutex)
-            throw error
-        }
-    }
-
-    func checkin(_ connection: PostgresConnection) {
-        pthread_mutex_lock(&mutex)
-        idle.append(connection)
-        pthread_cond_signal(&available)
-        pthread_mutex_unlock(&mutex)
     }
 }

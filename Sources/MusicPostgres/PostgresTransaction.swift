@@ -223,19 +223,19 @@ struct PostgresTransaction: StoreWriter {
         ON CONFLICT (id) DO NOTHING
         """
 
-    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection? {
+    func collection(id: String, organizationID: String, ownerID: String) throws -> MusicCollection? {
         try first(Self.liveCollectionByID + lockInWrite, [id, organizationID, ownerID]) { RowMapping.collection($0) }
     }
 
-    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [MusicCollection] {
         try connection.query(Self.collectionsPage, [organizationID, ownerID, limit, offset]) { RowMapping.collection($0) }
     }
 
-    func anyCollection(id: String) throws -> Collection? {
+    func anyCollection(id: String) throws -> MusicCollection? {
         try first(Self.anyCollectionByID + lockInWrite, [id]) { RowMapping.collection($0) }
     }
 
-    func insertIfIDFree(_ collection: Collection) throws -> Bool {
+    func insertIfIDFree(_ collection: MusicCollection) throws -> Bool {
         try connection.execute(Self.insertCollectionIfIDFree, [
                 collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
                 collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
@@ -243,7 +243,7 @@ struct PostgresTransaction: StoreWriter {
             ]) == 1
     }
 
-    func update(_ collection: Collection) throws {
+    func update(_ collection: MusicCollection) throws {
         try connection.execute("""
             UPDATE collections SET name = $1, description = $2, cover_track_id = $3, cover_image_url = $4,
                 track_count = $5, version = $6, updated_at = $7, deleted_at = COALESCE(deleted_at, $8)

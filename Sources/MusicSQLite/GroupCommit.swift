@@ -1,4 +1,5 @@
 import GRDB
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -154,16 +155,7 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     private func startWriterThread() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            let groupCommit = Unmanaged<GroupCommit>.fromOpaque(raw!).takeRetainedValue()
-            groupCommit.runWriter()
-            return nil
-        }, context)
-        precondition(result == 0, "pthread_create failed: \(result)")
-        pthread_detach(thread)
-        writerThread = thread
+        writerThread = startThread { [self] in runWriter() }
     }
 
     /// The writer thread: one batch after another while writes are queued.

@@ -87,9 +87,9 @@ struct RawRow: StoreRow {
 }
 
 /// `SQLiteTransaction` runs statements GRDB prepared (kept by `StatementCache`) through
-/// SQLite's own API (GRDB's `GRDBSQLite` module: the library GRDB links): GRDB's arguments, cursors and rows cost more instructions
-/// per query than SQLite's work (callgrind, add-track: 9,000 to 12,000 per query
-/// in GRDB against 4,000 to 8,000 in SQLite). Errors are GRDB's `DatabaseError`,
+/// SQLite's own API (GRDB's `GRDBSQLite` module: the library GRDB links): GRDB's
+/// arguments, cursors and rows cost more per query than SQLite's own work
+/// (docs/performance.md). Errors are GRDB's `DatabaseError`,
 /// as GRDB throws them.
 extension SQLiteTransaction {
     /// Calls `body` with the statement bound to `arguments`, and resets it after.

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import MusicCore
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,7 @@ import Glibc
 /// threads that machinery took 39% of the CPU (`_dispatch_sync_f_slow`) and
 /// held a simple read to a seventh of the C floor. A thread's own connection
 /// is never contended, so its dispatch queue always takes the fast path.
-public final class SQLiteStore: Store, @unchecked Sendable {
+package final class SQLiteStore: Store, @unchecked Sendable {
     let path: String
     let configuration: Configuration
     let writer: DatabaseQueue
@@ -28,16 +29,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let groupCommit: GroupCommit
     /// What the writer knows of credentials (see `WriterCredentials`).
     let writerCredentials = WriterCredentials()
-    private var readerKey = pthread_key_t()
+    private let readers = ThreadLocal<ThreadReader>()
     /// Held shared while this store is open: see `OpenLock`.
     private let openLock: OpenLock
     /// The connection of the read transaction open on this thread, if any.
-    private var openReadKey = pthread_key_t()
+    private let openRead = ThreadLocalReference<Database>()
     /// The writer connection, while this thread runs a write of the group transaction.
-    private var openWriteKey = pthread_key_t()
+    private let openWrite = ThreadLocalReference<Database>()
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String, migrate: Bool = true) throws {
+    package init(path: String, migrate: Bool = true) throws {
         _ = Self.tuneSQLiteOnce
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -58,20 +59,15 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             let version = try SQLiteTransaction(db: db, statements: statements).first(.dataVersion, []) { $0.int64(0) }
             writerCredentials.transactionBegan(dataVersion: version)
         }
-        pthread_key_create(&readerKey) { raw in
-            if let raw { Unmanaged<ThreadReader>.fromOpaque(raw).release() }
-        }
-        pthread_key_create(&openReadKey, nil)
-        pthread_key_create(&openWriteKey, nil)
         if migrate { try self.migrate() }
     }
 
     deinit {
         groupCommit.stop()
         writerStatements.removeAll()
-        pthread_key_delete(readerKey)
-        pthread_key_delete(openReadKey)
-        pthread_key_delete(openWriteKey)
+        readers.delete()
+        openRead.delete()
+        openWrite.delete()
     }
 
     /// Puts the database in WAL mode. On a fresh file, stores opened at once (two
@@ -79,9 +75,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// lock, and SQLite answers SQLITE_BUSY at once, without its busy handler, when
     /// waiting could deadlock. The loser tries again until the winner is done.
     static func switchToWAL(_ writer: DatabaseQueue, timeout: Double = 10) throws {
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let deadline = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 + timeout
+        let deadline = monotonicSeconds() + timeout
         while true {
             do {
                 try writer.writeWithoutTransaction { db in
@@ -89,15 +83,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 }
                 return
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-                clock_gettime(CLOCK_MONOTONIC, &clock)
-                guard Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 < deadline else { throw error }
+                guard monotonicSeconds() < deadline else { throw error }
                 usleep(5_000)
             }
         }
     }
 
     /// Applies any pending migration.
-    public func migrate() throws {
+    package func migrate() throws {
         try exclusive { writer in try writer.writeWithoutTransaction { try SQLiteMigrations.migrate($0) } }
     }
 
@@ -113,17 +106,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// A read transaction on this thread's connection. Reads nest: a read inside
     /// a read on the same thread joins the outer transaction (one snapshot), and
     /// a read inside a write reads within the write.
-    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openWriteKey) {
+    package func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+        if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
         let reader = try threadReader()
-        if let open = pthread_getspecific(openReadKey) {
-            return try body(SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: reader.statements))
+        if let open = openRead.value {
+            return try body(SQLiteTransaction(db: open, statements: reader.statements))
         }
         return try reader.queue.inDatabase { db in
-            pthread_setspecific(openReadKey, Unmanaged.passUnretained(db).toOpaque())
-            defer { pthread_setspecific(openReadKey, nil) }
+            openRead.set(db)
+            defer { openRead.set(nil) }
             let transaction = SQLiteTransaction(db: db, statements: reader.statements)
             try transaction.execute(.beginDeferred, [])
             let result: T
@@ -141,23 +134,22 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// A write transaction, committed (durably) before this returns; concurrent
     /// writes share a commit (see `GroupCommit`). A write inside a write joins it;
     /// a write inside a read is refused (it would commit apart from the read).
-    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
-        if let open = pthread_getspecific(openWriteKey) {
+    package func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+        if let open = openWrite.value {
             return try body(writerTransaction(open))
         }
-        if pthread_getspecific(openReadKey) != nil { throw WriteInsideReadError() }
+        if openRead.isSet { throw WriteInsideReadError() }
         return try groupCommit.write { db in
             // The body runs on the writer thread: mark the write open there.
-            let open = Unmanaged.passUnretained(db).toOpaque()
-            pthread_setspecific(openWriteKey, open)
-            defer { pthread_setspecific(openWriteKey, nil) }
-            return try body(writerTransaction(open))
+            openWrite.set(db)
+            defer { openWrite.set(nil) }
+            return try body(writerTransaction(db))
         }
     }
 
     /// The transaction open on the writer connection (on the writer thread).
-    private func writerTransaction(_ open: UnsafeMutableRawPointer) -> SQLiteTransaction {
-        SQLiteTransaction(db: Unmanaged<Database>.fromOpaque(open).takeUnretainedValue(), statements: writerStatements,
+    private func writerTransaction(_ open: Database) -> SQLiteTransaction {
+        SQLiteTransaction(db: open, statements: writerStatements,
                           writerCredentials: writerCredentials)
     }
 
@@ -166,7 +158,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         _ = music_sqlite_disable_memory_statistics()
     }()
 
-    public func ping() throws {
+    package func ping() throws {
         try readerForThisThread().inDatabase { db in
             _ = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sqlite_master"))
         }
@@ -174,8 +166,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// `PRAGMA data_version` of this thread's connection: it moves with every commit
     /// of another connection (the writer, other processes). Outside transactions only.
-    public func changeStamp() -> Int64? {
-        guard pthread_getspecific(openWriteKey) == nil, pthread_getspecific(openReadKey) == nil else { return nil }
+    package func changeStamp() -> Int64? {
+        guard !openWrite.isSet, !openRead.isSet else { return nil }
         guard let reader = try? threadReader() else { return nil }
         return reader.dataVersion()
     }
@@ -187,7 +179,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// `path` (never replacing a file there) and the folder synced. Returns the
     /// copy's integrity check ("ok").
     @discardableResult
-    public func backup(to path: String) throws -> String {
+    package func backup(to path: String) throws -> String {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         let temporary = folder + "/." + url.lastPathComponent + ".partial-\(getpid())"
@@ -219,7 +211,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// when the backup is empty, unsound or not this service's, and while any
     /// other store (a worker, another music-admin) has this database open. The
     /// backup is read immutable: never written, locked or given a -wal.
-    public func restore(from path: String) throws {
+    package func restore(from path: String) throws {
         try BackupFile.verify(path)
         guard openLock.tryExclusive() else {
             throw SQLiteFileRefusal("the database is open in another process (workers running?): stop them first; nothing restored")
@@ -231,12 +223,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     /// `PRAGMA integrity_check`: "ok" for a sound file.
-    public func integrityCheck() throws -> String {
+    package func integrityCheck() throws -> String {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 
     /// The value of a PRAGMA on this thread's connection (for checks and tests).
-    public func pragma(_ name: String) throws -> String {
+    package func pragma(_ name: String) throws -> String {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA \(name)") ?? "" }
     }
 
@@ -246,17 +238,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     private func threadReader() throws -> ThreadReader {
-        if let raw = pthread_getspecific(readerKey) {
-            return Unmanaged<ThreadReader>.fromOpaque(raw).takeUnretainedValue()
+        try readers.value {
+            var readerConfiguration = configuration
+            readerConfiguration.prepareDatabase { db in
+                // Small page caches: there is one connection per worker thread.
+                try db.execute(sql: "PRAGMA cache_size = -512")
+            }
+            return try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
         }
-        var readerConfiguration = configuration
-        readerConfiguration.prepareDatabase { db in
-            // Small page caches: there is one connection per worker thread.
-            try db.execute(sql: "PRAGMA cache_size = -512")
-        }
-        let reader = try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
-        pthread_setspecific(readerKey, Unmanaged.passRetained(reader).toOpaque())
-        return reader
     }
 }
 
@@ -268,7 +257,7 @@ private final class ThreadReader {
     let statements = StatementCache()
     /// `PRAGMA data_version`, prepared with the connection: the read cache asks
     /// it on every read, and through GRDB (a dispatch queue, a statement lookup,
-    /// a row) it cost a seventh of a cached read's instructions.
+    /// a row) it costs twice as much (docs/performance.md).
     private let dataVersionStatement: OpaquePointer
 
     init(_ queue: DatabaseQueue) throws {

@@ -153,19 +153,19 @@ struct SQLiteTransaction: StoreWriter {
 
     // MARK: Collections
 
-    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection? {
+    func collection(id: String, organizationID: String, ownerID: String) throws -> MusicCollection? {
         try first(.liveCollectionByID, [id, organizationID, ownerID]) { RowMapping.collection($0) }
     }
 
-    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection] {
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [MusicCollection] {
         try all(.collectionsPage, [organizationID, ownerID, limit, offset]) { RowMapping.collection($0) }
     }
 
-    func anyCollection(id: String) throws -> Collection? {
+    func anyCollection(id: String) throws -> MusicCollection? {
         try first(.anyCollectionByID, [id]) { RowMapping.collection($0) }
     }
 
-    func insertIfIDFree(_ collection: Collection) throws -> Bool {
+    func insertIfIDFree(_ collection: MusicCollection) throws -> Bool {
         try execute(.insertCollectionIfIDFree, [
             collection.id, collection.organizationID, collection.ownerID, collection.name, collection.description,
             collection.coverTrackID, collection.coverImageURL, collection.trackCount, collection.version,
@@ -175,7 +175,7 @@ struct SQLiteTransaction: StoreWriter {
         return db.changesCount == 1
     }
 
-    func update(_ collection: Collection) throws {
+    func update(_ collection: MusicCollection) throws {
         var arguments: [any SQLBindable] = [
             collection.name, collection.description, collection.coverTrackID, collection.coverImageURL,
             collection.trackCount, collection.version, collection.updatedAt.secondsSince1970,

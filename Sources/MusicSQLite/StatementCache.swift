@@ -2,8 +2,7 @@ import GRDB
 
 /// One connection's prepared statements, one slot per `StatementID`: a lookup is
 /// an array index. GRDB's `cachedStatement(sql:)` hashes the whole text for
-/// every query (callgrind, add-track: about 10,000 instructions a request in
-/// those lookups); here the text is built and hashed only the first time a
+/// every query (docs/performance.md); here the text is built and hashed only the first time a
 /// statement is prepared on the connection. Used only by the thread that owns
 /// the connection.
 final class StatementCache {

@@ -2,8 +2,8 @@ import MusicCore
 
 /// The writer connection's memo of `credentials(hash:organizationID:)`. Every
 /// write authenticates inside its own transaction, on the one writer thread,
-/// and that lookup was a sixth of a write's instructions there; a client sends
-/// the same key write after write.
+/// and that lookup is a large share of the writer's work (docs/performance.md);
+/// a client sends the same key write after write.
 ///
 /// An entry is used only while it is certainly what the database holds:
 /// - another connection's commit (a key revoked by `music-admin`, a write of

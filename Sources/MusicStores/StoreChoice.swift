@@ -5,13 +5,13 @@ import MusicSQLite
 
 /// Which store a process uses: PostgreSQL when a database URL is given
 /// (`--database-url` or `MUSIC_DATABASE_URL`), else the SQLite file.
-public enum StoreChoice: Equatable, Sendable {
+package enum StoreChoice: Equatable, Sendable {
     case sqlite(path: String)
     case postgres(url: String)
 
     /// `url` (else `$MUSIC_DATABASE_URL`) selects PostgreSQL; otherwise SQLite at
     /// `sqlitePath` (else `$MUSIC_DB`, else `var/music.sqlite`).
-    public static func resolve(url: String?, sqlitePath: String?,
+    package static func resolve(url: String?, sqlitePath: String?,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StoreChoice {
         if let url = url ?? environment["MUSIC_DATABASE_URL"], !url.isEmpty {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
@@ -23,7 +23,7 @@ public enum StoreChoice: Equatable, Sendable {
     }
 
     /// Opens the store, migrating it first. `connections` sizes PostgreSQL's pool.
-    public func open(connections: Int = 16) throws -> any Store {
+    package func open(connections: Int = 16) throws -> any Store {
         switch self {
         case .sqlite(let path):
             let directory = (path as NSString).deletingLastPathComponent
@@ -35,7 +35,7 @@ public enum StoreChoice: Equatable, Sendable {
     }
 
     /// Where the data lives, without any password (for logs and reports).
-    public var displayName: String {
+    package var displayName: String {
         switch self {
         case .sqlite(let path): return "sqlite:\(path)"
         case .postgres(let url):

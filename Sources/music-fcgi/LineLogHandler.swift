@@ -1,4 +1,5 @@
 import Logging
+import MusicSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,93 +46,5 @@ struct LineLogHandler: LogHandler {
             line.append(contentsOf: fields.utf8)
         }
         if event.level >= .warning { buffer.flush() }
-    }
-
-    /// UTC to the second (`2026-11-22T02:10:00Z`), without touching the time zone database.
-    static func timestamp(_ now: time_t) -> [UInt8] {
-        var now = now
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var line: [UInt8] = []
-        line.reserveCapacity(20)
-        func digits(_ value: Int32, _ count: Int) {
-            var divisor: Int32 = 1
-            for _ in 1..<count { divisor *= 10 }
-            while divisor > 0 {
-                line.append(UInt8(48 + (value / divisor) % 10))
-                divisor /= 10
-            }
-        }
-        digits(parts.tm_year + 1900, 4); line.append(UInt8(ascii: "-"))
-        digits(parts.tm_mon + 1, 2); line.append(UInt8(ascii: "-"))
-        digits(parts.tm_mday, 2); line.append(UInt8(ascii: "T"))
-        digits(parts.tm_hour, 2); line.append(UInt8(ascii: ":"))
-        digits(parts.tm_min, 2); line.append(UInt8(ascii: ":"))
-        digits(parts.tm_sec, 2); line.append(UInt8(ascii: "Z"))
-        return line
-    }
-}
-
-/// Log lines in memory, written to a file descriptor in batches: by a flusher
-/// thread every 200 ms, when 64 KiB have gathered, on a warning, and at exit.
-/// A crash loses at most the last 200 ms of lines (nginx's access log, with
-/// `buffer=32k flush=1s`, makes the same trade).
-final class LogBuffer: @unchecked Sendable {
-    private let fd: Int32
-    private var pending: [UInt8] = []
-    private var lock = pthread_mutex_t()
-    private let limit = 64 * 1024
-    private var stampSecond: time_t = -1
-    private var stamp: [UInt8] = []
-
-    init(fd: Int32 = 2) {
-        self.fd = fd
-        pthread_mutex_init(&lock, nil)
-        pending.reserveCapacity(limit)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            let buffer = Unmanaged<LogBuffer>.fromOpaque(raw!).takeRetainedValue()
-            while true {
-                usleep(200_000)
-                buffer.flush()
-            }
-        }, context)
-        pthread_detach(thread)
-    }
-
-    /// Appends one line: the time (formatted once per second), what `write` adds, a newline.
-    func appendLine(_ write: (inout [UInt8]) -> Void) {
-        var now = time_t()
-        time(&now)
-        pthread_mutex_lock(&lock)
-        if now != stampSecond {
-            stampSecond = now
-            stamp = LineLogHandler.timestamp(now)
-        }
-        pending.append(contentsOf: stamp)
-        write(&pending)
-        pending.append(UInt8(ascii: "\n"))
-        let full = pending.count >= limit
-        pthread_mutex_unlock(&lock)
-        if full { flush() }
-    }
-
-    /// Writes what has gathered.
-    func flush() {
-        var batch: [UInt8] = []
-        batch.reserveCapacity(limit)
-        pthread_mutex_lock(&lock)
-        swap(&batch, &pending)
-        pthread_mutex_unlock(&lock)
-        guard !batch.isEmpty else { return }
-        batch.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
     }
 }

@@ -7,7 +7,7 @@ import StoreTestSupport
 import Synchronization
 
 /// A clock the tests move by hand.
-final class ManualClock: Clock {
+final class ManualClock: WallClock {
     private let seconds = Mutex<Int64>(1_782_642_600) // 2026-06-28T10:30:00Z
 
     func now() -> Timestamp { Timestamp(secondsSince1970: seconds.withLock { $0 }) }

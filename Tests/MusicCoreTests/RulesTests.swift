@@ -82,7 +82,7 @@ struct RulesTests {
 
     @Test("If-Match parses lists, star and weak tags")
     func ifMatch() {
-        let collection = Collection(id: "mcoll_000000000001", organizationID: "o", ownerID: "u", name: "n", version: 3,
+        let collection = MusicCollection(id: "mcoll_000000000001", organizationID: "o", ownerID: "u", name: "n", version: 3,
                                     createdAt: .init(secondsSince1970: 0), updatedAt: .init(secondsSince1970: 0))
         #expect(IfMatch(headerValue: nil) == nil)
         #expect(IfMatch(headerValue: "*")!.isSatisfied(by: collection))

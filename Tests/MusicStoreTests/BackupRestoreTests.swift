@@ -58,9 +58,9 @@ struct BackupRestoreTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let organization = try withStore { try AdminService(store: $0).createOrganization(name: "live").id }
         let empty = directory + "/empty.sqlite"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let text = directory + "/text.sqlite"
-        FileManager.default.createFile(atPath: text, contents: Data(String(repeating: "not a database\n", count: 600).utf8))
+        #expect(FileManager.default.createFile(atPath: text, contents: Data(String(repeating: "not a database\n", count: 600).utf8)))
         let foreign = directory + "/foreign.sqlite"
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
@@ -69,7 +69,7 @@ struct BackupRestoreTests {
         sqlite.waitUntilExit()
         // A real backup with a page overwritten in the middle.
         let corrupt = directory + "/corrupt.sqlite"
-        try withStore { store in try store.backup(to: corrupt) }
+        #expect(try withStore { store in try store.backup(to: corrupt) } == "ok")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: corrupt))
         #expect(bytes.count >= 4 * 4096)
         bytes.replaceSubrange(4096..<(3 * 4096), with: Data(repeating: 0x5a, count: 2 * 4096))

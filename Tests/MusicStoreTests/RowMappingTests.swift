@@ -25,8 +25,8 @@ struct RowMappingTests {
         tracks = try admin.createTracks((0..<3).map { .init(title: "T\($0)") }, organizationID: organization.id, ownerID: user.id)
     }
 
-    private func collection(_ id: String, deleted: Bool = false, described: Bool = false) -> Collection {
-        Collection(
+    private func collection(_ id: String, deleted: Bool = false, described: Bool = false) -> MusicCollection {
+        MusicCollection(
             id: id, organizationID: organization.id, ownerID: user.id, name: "Name of \(id)",
             description: described ? "Described, with ünïcode" : nil, coverTrackID: described ? tracks[0].id : nil,
             coverImageURL: described ? "https://example.test/cover.png" : nil, trackCount: 3, version: 7,

@@ -55,7 +55,7 @@ struct SQLiteMigrationTests {
 }
 
 /// A clock that always reads the same time.
-private struct FixedClock: MusicCore.Clock {
+private struct FixedClock: WallClock {
     let time: Timestamp
     init(_ time: Timestamp) { self.time = time }
     func now() -> Timestamp { time }

@@ -7,22 +7,22 @@ import MusicSQLite
 /// SQLite (a new file) by default; PostgreSQL when `MUSIC_TEST_DATABASE_URL`
 /// names a server (a new schema in it, dropped afterwards). `deploy/test`
 /// runs the store and API suites once each way.
-public final class TestDatabase: @unchecked Sendable {
-    public enum Kind: Equatable, Sendable {
+package final class TestDatabase: @unchecked Sendable {
+    package enum Kind: Equatable, Sendable {
         case sqlite(path: String)
         case postgres(url: String, schema: String)
     }
 
-    public let kind: Kind
-    public let store: any Store
+    package let kind: Kind
+    package let store: any Store
     private let directory: String
 
     /// The PostgreSQL server the run targets, if any.
-    public static var postgresURL: String? {
+    package static var postgresURL: String? {
         ProcessInfo.processInfo.environment["MUSIC_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    public init() throws {
+    package init() throws {
         directory = NSTemporaryDirectory() + "music-tests-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let url = Self.postgresURL {
@@ -42,7 +42,7 @@ public final class TestDatabase: @unchecked Sendable {
     }
 
     /// Another store on the same data: a second worker process, or a second host.
-    public func anotherStore() throws -> any Store {
+    package func anotherStore() throws -> any Store {
         switch kind {
         case .sqlite(let path): return try SQLiteStore(path: path)
         case .postgres(let url, let schema): return try PostgresStore(url: url, schema: schema, connections: 8, applicationName: schema)
@@ -52,7 +52,7 @@ public final class TestDatabase: @unchecked Sendable {
     /// Another PostgreSQL store on this test's schema, with `parameters` added
     /// to the URL (time bounds) and, with a proxy, reaching the server through it
     /// over TCP. Nil on SQLite.
-    public func anotherPostgresStore(parameters: String, through proxy: FreezableProxy? = nil, connections: Int = 4) throws -> PostgresStore? {
+    package func anotherPostgresStore(parameters: String, through proxy: FreezableProxy? = nil, connections: Int = 4) throws -> PostgresStore? {
         guard case .postgres(let url, let schema) = kind else { return nil }
         var target = url
         if let proxy {
@@ -64,7 +64,7 @@ public final class TestDatabase: @unchecked Sendable {
     }
 
     /// The unix socket of the PostgreSQL server the run targets (`host` and `port` of its URL).
-    public static var postgresSocket: String? {
+    package static var postgresSocket: String? {
         guard let url = postgresURL, let components = URLComponents(string: url) else { return nil }
         let items = components.queryItems ?? []
         guard let host = items.first(where: { $0.name == "host" })?.value ?? (components.host.flatMap { $0.isEmpty ? nil : $0 }),
@@ -75,7 +75,7 @@ public final class TestDatabase: @unchecked Sendable {
 
     /// Every byte the database holds, as an outsider would read it: the SQLite
     /// file and its WAL, or `pg_dump` of the schema.
-    public func rawContent() throws -> Data {
+    package func rawContent() throws -> Data {
         switch kind {
         case .sqlite(let path):
             return try Data(contentsOf: URL(fileURLWithPath: path)) + ((try? Data(contentsOf: URL(fileURLWithPath: path + "-wal"))) ?? Data())
@@ -86,7 +86,7 @@ public final class TestDatabase: @unchecked Sendable {
 
     /// Runs `sql` with the command-line client of the store (sqlite3 or psql): an
     /// outside view of what is stored. Unqualified names resolve in the test's schema.
-    public func outsideQuery(_ sql: String) throws -> String {
+    package func outsideQuery(_ sql: String) throws -> String {
         let output: Data
         switch kind {
         case .sqlite(let path):
@@ -118,8 +118,8 @@ public final class TestDatabase: @unchecked Sendable {
 /// A TCP forwarder on 127.0.0.1 to a unix socket (the test server's), that can
 /// freeze: stop forwarding in both directions without closing anything, as a
 /// silently dropped network link does. A small Python process, ended on deinit.
-public final class FreezableProxy: @unchecked Sendable {
-    public let port: Int
+package final class FreezableProxy: @unchecked Sendable {
+    package let port: Int
     private let process: Process
     private let control: FileHandle
 
@@ -160,7 +160,7 @@ threading.Thread(target=serve, daemon=True).start()
 control()
 """#
 
-    public init(unixSocket: String) throws {
+    package init(unixSocket: String) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", Self.script, unixSocket]
@@ -192,7 +192,7 @@ control()
     }
 
     /// Stops forwarding; returns once the proxy confirms.
-    public func freeze() {
+    package func freeze() {
         control.write(Data("freeze\n".utf8))
         _ = Self.readLine(reader)
     }

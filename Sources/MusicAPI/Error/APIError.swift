@@ -3,15 +3,15 @@ import MusicCore
 
 /// One row of docs/api.md's error table, filled in: everything the envelope carries
 /// but the trace id and the timestamp.
-public struct APIError: Error, Equatable, Sendable {
-    public var status: HTTPResponse.Status
-    public var code: String
-    public var type: String
-    public var message: String
-    public var systemMessage: String
-    public var details: [String: String]
+package struct APIError: Error, Equatable, Sendable {
+    package var status: HTTPResponse.Status
+    package var code: String
+    package var type: String
+    package var message: String
+    package var systemMessage: String
+    package var details: [String: String]
 
-    public init(status: HTTPResponse.Status, code: String, type: String, message: String, systemMessage: String, details: [String: String] = [:]) {
+    package init(status: HTTPResponse.Status, code: String, type: String, message: String, systemMessage: String, details: [String: String] = [:]) {
         self.status = status
         self.code = code
         self.type = type

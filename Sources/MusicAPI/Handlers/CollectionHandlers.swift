@@ -119,7 +119,7 @@ extension MusicAPI {
         IfMatch(headerValue: context.request.headerFields.value(.ifMatch))
     }
 
-    private func collectionResponse(_ collection: Collection, status: HTTPResponse.Status, context: RequestContext, extraFields: [HTTPField] = []) -> APIResponse {
+    private func collectionResponse(_ collection: MusicCollection, status: HTTPResponse.Status, context: RequestContext, extraFields: [HTTPField] = []) -> APIResponse {
         var json = JSONWriter(capacity: 384)
         json.write(collection)
         return APIResponse(status: status, json: json.bytes, traceID: context.traceID,
@@ -142,7 +142,7 @@ extension MusicAPI {
 
 extension JSONWriter {
     /// The collection object of docs/api.md.
-    mutating func write(_ collection: Collection) {
+    mutating func write(_ collection: MusicCollection) {
         beginObject()
         key("id"); string(collection.id)
         key("name"); string(collection.name)

@@ -13,8 +13,8 @@ enum JSONValue: Equatable, Sendable {
     /// strings, at most `maxDepth` nested arrays and objects. A repeated object
     /// key keeps its last value. A number too large for a Double is refused.
     ///
-    /// Written for the request path: JSONSerialization went through `Data`,
-    /// NSDictionary and NSNumber bridging, a fifth of a small write's instructions.
+    /// Written for the request path: JSONSerialization goes through `Data`,
+    /// NSDictionary and NSNumber bridging (docs/performance.md).
     static func parse(_ bytes: [UInt8]) -> JSONValue? {
         bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(buffer)

@@ -4,8 +4,8 @@ struct RequestTarget {
     let rawPath: Substring
     private let rawQuery: Substring
 
-    /// Works on the UTF-8 bytes: `Character`-wise searching and splitting (grapheme
-    /// breaking) made this a sixth of the instructions of a health request.
+    /// Works on the UTF-8 bytes: `Character`-wise searching and splitting runs
+    /// grapheme breaking over every byte of every request (docs/performance.md).
     init(_ target: String) {
         let utf8 = target.utf8
         if let question = utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -70,8 +70,8 @@ struct RequestTarget {
     }
 
     /// On the path's contiguous UTF-8 bytes: a segment without escapes (nearly
-    /// all) becomes a String straight from its bytes (Substring searching and
-    /// slicing cost 1,500 instructions a segment).
+    /// all) becomes a String straight from its bytes, without Substring searching
+    /// and slicing (docs/performance.md).
     private static func path(of path: Substring) -> Path {
         var path = path
         return path.withUTF8 { bytes -> Path in

@@ -2,12 +2,12 @@ import Crypto
 
 /// API keys: `ak_` + 40 characters of [A-Za-z0-9]. Only the SHA-256 of a key is
 /// stored; the raw key is shown once, when it is created.
-public enum APIKey {
-    public static let prefix = "ak_"
+package enum APIKey {
+    package static let prefix = "ak_"
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// A new raw key (about 238 bits of randomness).
-    public static func generate() -> String {
+    package static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = Array(prefix.utf8)
         for _ in 0..<40 {
@@ -19,7 +19,7 @@ public enum APIKey {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    public static func isWellFormed(_ key: String) -> Bool {
+    package static func isWellFormed(_ key: String) -> Bool {
         guard key.utf8.count == 43 else { return false }
         var key = key
         return key.withUTF8 { bytes in
@@ -31,12 +31,12 @@ public enum APIKey {
     }
 
     /// Lowercase hex SHA-256 of the raw key: what the store keeps.
-    public static func hash(_ key: String) -> String {
+    package static func hash(_ key: String) -> String {
         sha256Hex(Array(key.utf8))
     }
 
     /// Lowercase hex SHA-256 of any bytes (keys, tokens, request bodies).
-    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+    package static func sha256Hex(_ bytes: [UInt8]) -> String {
         let digest = SHA256.hash(data: bytes)
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
@@ -50,7 +50,7 @@ public enum APIKey {
 
     /// Compares two hashes (or keys) in time independent of where they differ,
     /// without copying them: it runs on every request.
-    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    package static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         func differs<Left: Sequence<UInt8>, Right: Sequence<UInt8>>(_ left: Left, _ right: Right) -> Bool {
             var difference: UInt8 = 0

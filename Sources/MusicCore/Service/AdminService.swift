@@ -1,18 +1,18 @@
 /// What `music-admin` does: organizations, users, keys, tracks and demo data.
-public struct AdminService: Sendable {
+package struct AdminService: Sendable {
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
 
-    public init(store: any Store, clock: any Clock = SystemClock()) {
+    package init(store: any Store, clock: any WallClock = SystemClock()) {
         self.store = store
         self.clock = clock
     }
 
-    public enum AdminError: Error, Equatable, CustomStringConvertible {
+    package enum AdminError: Error, Equatable, CustomStringConvertible {
         case notFound(String)
         case invalid(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .notFound(let what): return "\(what) not found"
             case .invalid(let why): return why
@@ -20,7 +20,7 @@ public struct AdminService: Sendable {
         }
     }
 
-    public func createOrganization(name: String) throws -> Organization {
+    package func createOrganization(name: String) throws -> Organization {
         guard !name.isEmpty, name.unicodeScalars.count <= 200 else { throw AdminError.invalid("--name must be 1-200 characters") }
         let organization = Organization(id: Identifier.make(Identifier.organization), name: name, createdAt: clock.now())
         try store.write { try $0.insert(organization) }
@@ -28,7 +28,7 @@ public struct AdminService: Sendable {
     }
 
     /// Creates a user and makes them a member of `organizationID` with `capabilities`.
-    public func createUser(email: String, organizationID: String, capabilities: Set<Capability>) throws -> User {
+    package func createUser(email: String, organizationID: String, capabilities: Set<Capability>) throws -> User {
         guard email.contains("@"), email.unicodeScalars.count <= 320 else { throw AdminError.invalid("--email must be an e-mail address") }
         let user = User(id: Identifier.make(Identifier.user), email: email, createdAt: clock.now())
         try store.write { writer in
@@ -40,7 +40,7 @@ public struct AdminService: Sendable {
     }
 
     /// What `addMember` did.
-    public enum MemberChange: String, Sendable {
+    package enum MemberChange: String, Sendable {
         /// The user was not a member and now is.
         case added
         /// The user was a member: the capabilities are now exactly the ones given.
@@ -51,7 +51,7 @@ public struct AdminService: Sendable {
     /// `capabilities`. A user already a member keeps the membership, whose
     /// capabilities are replaced (so `member add` also changes them); the answer
     /// says which happened and what the capabilities were.
-    public func addMember(userID: String, organizationID: String, capabilities: Set<Capability>) throws
+    package func addMember(userID: String, organizationID: String, capabilities: Set<Capability>) throws
         -> (change: MemberChange, previous: Set<Capability>?) {
         try store.write { writer in
             guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
@@ -63,7 +63,7 @@ public struct AdminService: Sendable {
     }
 
     /// Ends a user's membership of an organization: their keys no longer open it.
-    public func removeMember(userID: String, organizationID: String) throws {
+    package func removeMember(userID: String, organizationID: String) throws {
         try store.write { writer in
             guard try writer.organization(id: organizationID) != nil else { throw AdminError.notFound("organization \(organizationID)") }
             guard try writer.user(id: userID) != nil else { throw AdminError.notFound("user \(userID)") }
@@ -74,7 +74,7 @@ public struct AdminService: Sendable {
     }
 
     /// Creates a key for `userID`; the raw key is returned once and never stored.
-    public func createAPIKey(userID: String) throws -> (record: APIKeyRecord, rawKey: String) {
+    package func createAPIKey(userID: String) throws -> (record: APIKeyRecord, rawKey: String) {
         let raw = APIKey.generate()
         let record = APIKeyRecord(id: Identifier.make(Identifier.apiKey), userID: userID, hash: APIKey.hash(raw), active: true, createdAt: clock.now())
         try store.write { writer in
@@ -84,23 +84,23 @@ public struct AdminService: Sendable {
         return (record, raw)
     }
 
-    public func revokeAPIKey(id: String) throws {
+    package func revokeAPIKey(id: String) throws {
         try store.write { writer in
             guard try writer.deactivateAPIKey(id: id) else { throw AdminError.notFound("API key \(id)") }
         }
     }
 
     /// The fields of a track to create; the id and timestamps are assigned here.
-    public struct TrackDraft: Equatable, Sendable {
-        public var title: String
-        public var durationSeconds: Double?
-        public var instrumental: Bool
-        public var licenceClass: String
-        public var engine: String
-        public var mode: String
-        public var mimeType: String
+    package struct TrackDraft: Equatable, Sendable {
+        package var title: String
+        package var durationSeconds: Double?
+        package var instrumental: Bool
+        package var licenceClass: String
+        package var engine: String
+        package var mode: String
+        package var mimeType: String
 
-        public init(title: String, durationSeconds: Double? = nil, instrumental: Bool = false, licenceClass: String = "standard",
+        package init(title: String, durationSeconds: Double? = nil, instrumental: Bool = false, licenceClass: String = "standard",
                     engine: String = "studio-v1", mode: String = "text_to_music", mimeType: String = "audio/mpeg") {
             self.title = title
             self.durationSeconds = durationSeconds
@@ -112,7 +112,7 @@ public struct AdminService: Sendable {
         }
 
         /// The rules a track must meet; the reason names the field.
-        public func check() throws(AdminError) {
+        package func check() throws(AdminError) {
             guard !title.isEmpty, title.unicodeScalars.count <= 512 else { throw .invalid("title must be 1-512 characters") }
             if let seconds = durationSeconds, !(seconds.isFinite && seconds >= 0 && seconds <= 86_400) {
                 throw .invalid("duration must be between 0 and 86400 seconds")
@@ -126,7 +126,7 @@ public struct AdminService: Sendable {
 
     /// Creates tracks owned by `ownerID` in one transaction: all or none.
     /// `progress` is called after each insert with the count done.
-    public func createTracks(_ drafts: [TrackDraft], organizationID: String, ownerID: String,
+    package func createTracks(_ drafts: [TrackDraft], organizationID: String, ownerID: String,
                              progress: (Int) -> Void = { _ in }) throws -> [Track] {
         for draft in drafts { try draft.check() }
         let now = clock.now()
@@ -155,7 +155,7 @@ public struct AdminService: Sendable {
     /// Deletes a track: it disappears from every listing, count and share view.
     /// The row stays (soft delete); it leaves every collection that held it,
     /// whose positions close up and whose version and `updated_at` move.
-    public func deleteTrack(id: String) throws -> Int {
+    package func deleteTrack(id: String) throws -> Int {
         let now = clock.now()
         return try store.write { writer in
             guard try writer.markTrackDeleted(id: id, at: now) else { throw AdminError.notFound("track \(id)") }
@@ -174,16 +174,16 @@ public struct AdminService: Sendable {
     }
 
     /// What `demo` made.
-    public struct Demo: Sendable {
-        public var organization: Organization
-        public var user: User
-        public var keyID: String
-        public var rawKey: String
-        public var tracks: [Track]
+    package struct Demo: Sendable {
+        package var organization: Organization
+        package var user: User
+        package var keyID: String
+        package var rawKey: String
+        package var tracks: [Track]
     }
 
     /// One organization, a user holding USE_MUSIC_GENERATION, an API key and 10 tracks.
-    public func createDemo() throws -> Demo {
+    package func createDemo() throws -> Demo {
         let organization = try createOrganization(name: "Demo Studio")
         let user = try createUser(email: "demo-\(organization.id)@example.com", organizationID: organization.id, capabilities: [.useMusicGeneration])
         let (record, raw) = try createAPIKey(userID: user.id)

@@ -3,9 +3,9 @@
 ///
 /// Inputs are validated before anything is looked up, so a request with a
 /// broken field gets 422 even for a collection it cannot see (docs/api.md's check order).
-public struct CollectionService: Sendable {
+package struct CollectionService: Sendable {
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
     /// Draws the id of a new collection (tests make it collide).
     let makeCollectionID: @Sendable () -> String
 
@@ -13,7 +13,7 @@ public struct CollectionService: Sendable {
     /// rare (see `Identifier.makeOrdered`), eight in a row would mean a broken generator.
     static let collectionIDDraws = 8
 
-    public init(store: any Store, clock: any Clock = SystemClock(),
+    package init(store: any Store, clock: any WallClock = SystemClock(),
                 makeCollectionID: @escaping @Sendable () -> String = { Identifier.makeOrdered(Identifier.collection) }) {
         self.store = store
         self.clock = clock
@@ -21,19 +21,19 @@ public struct CollectionService: Sendable {
     }
 
     /// Every id a create drew was taken already.
-    public struct CollectionIDsExhausted: Error, CustomStringConvertible {
-        public var description: String { "\(CollectionService.collectionIDDraws) collection ids drawn in a row were all taken" }
+    package struct CollectionIDsExhausted: Error, CustomStringConvertible {
+        package var description: String { "\(CollectionService.collectionIDDraws) collection ids drawn in a row were all taken" }
     }
 
     /// What adding or removing a member did.
-    public enum MembershipChange: Equatable, Sendable {
+    package enum MembershipChange: Equatable, Sendable {
         case changed
         case unchanged
     }
 
     // MARK: Collections
 
-    public func create(_ draft: CollectionDraft, as caller: Caller) throws -> Collection {
+    package func create(_ draft: CollectionDraft, as caller: Caller) throws -> MusicCollection {
         try CollectionRules.checkName(draft.name)
         if let description = draft.description { try CollectionRules.checkDescription(description) }
         if let trackID = draft.coverTrackID { try CollectionRules.checkTrackReference(trackID, field: "cover_track_id") }
@@ -44,7 +44,7 @@ public struct CollectionService: Sendable {
                 try requireTrack(trackID, field: "cover_track_id", in: writer, caller: caller)
             }
             for _ in 0..<Self.collectionIDDraws {
-                let collection = Collection(
+                let collection = MusicCollection(
                     id: makeCollectionID(), organizationID: caller.organizationID,
                     ownerID: caller.userID, name: draft.name, description: draft.description,
                     coverTrackID: draft.coverTrackID, coverImageURL: draft.coverImageURL,
@@ -56,17 +56,17 @@ public struct CollectionService: Sendable {
         }
     }
 
-    public func list(limit: Int, offset: Int, as caller: Caller) throws -> [Collection] {
+    package func list(limit: Int, offset: Int, as caller: Caller) throws -> [MusicCollection] {
         try store.read { reader in
             try reader.collections(organizationID: caller.organizationID, ownerID: caller.userID, limit: limit, offset: offset)
         }
     }
 
-    public func get(_ collectionID: String, as caller: Caller) throws -> Collection {
+    package func get(_ collectionID: String, as caller: Caller) throws -> MusicCollection {
         try store.read { reader in try requireCollection(collectionID, in: reader, caller: caller) }
     }
 
-    public func update(_ collectionID: String, with patch: CollectionPatch, ifMatch: IfMatch?, as caller: Caller) throws -> Collection {
+    package func update(_ collectionID: String, with patch: CollectionPatch, ifMatch: IfMatch?, as caller: Caller) throws -> MusicCollection {
         if let name = patch.name { try CollectionRules.checkName(name) }
         if case .set(let description) = patch.description { try CollectionRules.checkDescription(description) }
         if case .set(let trackID) = patch.coverTrackID { try CollectionRules.checkTrackReference(trackID, field: "cover_track_id") }
@@ -91,7 +91,7 @@ public struct CollectionService: Sendable {
     }
 
     /// Soft delete: the row stays, the collection is gone from every endpoint.
-    public func delete(_ collectionID: String, as caller: Caller) throws {
+    package func delete(_ collectionID: String, as caller: Caller) throws {
         let now = clock.now()
         try store.write { writer in
             var collection = try requireCollection(collectionID, in: writer, caller: caller)
@@ -104,7 +104,7 @@ public struct CollectionService: Sendable {
     // MARK: Members
 
     /// Appends the track; adding a member again changes nothing, not even `updated_at`.
-    public func addTrack(_ trackID: String, to collectionID: String, as caller: Caller) throws -> (MembershipChange, Collection) {
+    package func addTrack(_ trackID: String, to collectionID: String, as caller: Caller) throws -> (MembershipChange, MusicCollection) {
         try CollectionRules.checkTrackReference(trackID, field: "track_id")
         let now = clock.now()
         return try store.write { writer in
@@ -130,7 +130,7 @@ public struct CollectionService: Sendable {
     }
 
     /// Removes the track and closes the gap; a non-member changes nothing.
-    public func removeTrack(_ trackID: String, from collectionID: String, as caller: Caller) throws -> (MembershipChange, Collection) {
+    package func removeTrack(_ trackID: String, from collectionID: String, as caller: Caller) throws -> (MembershipChange, MusicCollection) {
         let now = clock.now()
         return try store.write { writer in
             var collection = try requireCollection(collectionID, in: writer, caller: caller)
@@ -146,7 +146,7 @@ public struct CollectionService: Sendable {
     }
 
     /// A page of members, position ascending, with the collection they were read with.
-    public func members(of collectionID: String, limit: Int, offset: Int, as caller: Caller) throws -> (Collection, [CollectionMember]) {
+    package func members(of collectionID: String, limit: Int, offset: Int, as caller: Caller) throws -> (MusicCollection, [CollectionMember]) {
         try store.read { reader in
             let collection = try requireCollection(collectionID, in: reader, caller: caller)
             let page = try reader.members(collectionID: collectionID, fromPosition: offset, limit: limit)
@@ -156,7 +156,7 @@ public struct CollectionService: Sendable {
 
     /// Listed members take positions 0..k-1 in the order given; the others follow
     /// in their previous relative order; ids that are not members are ignored.
-    public func reorder(_ collectionID: String, to orderedTrackIDs: [String], ifMatch: IfMatch?, as caller: Caller) throws -> Collection {
+    package func reorder(_ collectionID: String, to orderedTrackIDs: [String], ifMatch: IfMatch?, as caller: Caller) throws -> MusicCollection {
         guard orderedTrackIDs.count <= CollectionRules.maxTracks else {
             throw MusicError.validation(field: "ordered_track_ids", reason: "ordered_track_ids must hold at most \(CollectionRules.maxTracks) ids")
         }
@@ -183,7 +183,7 @@ public struct CollectionService: Sendable {
 
     // MARK: Helpers
 
-    private func requireCollection(_ id: String, in reader: any StoreReader, caller: Caller) throws -> Collection {
+    private func requireCollection(_ id: String, in reader: any StoreReader, caller: Caller) throws -> MusicCollection {
         guard let collection = try reader.collection(id: id, organizationID: caller.organizationID, ownerID: caller.userID) else {
             throw MusicError.notFound(reason: "Collection not owned by caller", details: ["collection_id": id])
         }
@@ -196,7 +196,7 @@ public struct CollectionService: Sendable {
         }
     }
 
-    private func check(_ ifMatch: IfMatch?, against collection: Collection) throws {
+    private func check(_ ifMatch: IfMatch?, against collection: MusicCollection) throws {
         if let ifMatch, !ifMatch.isSatisfied(by: collection) { throw MusicError.preconditionFailed }
     }
 
@@ -208,7 +208,7 @@ public struct CollectionService: Sendable {
         }
     }
 
-    private func touch(_ collection: inout Collection, at now: Timestamp) {
+    private func touch(_ collection: inout MusicCollection, at now: Timestamp) {
         collection.version += 1
         collection.updatedAt = now
     }

@@ -1,11 +1,11 @@
 /// An `If-Match` precondition (RFC 9110 13.1.1): `*`, or a list of entity tags
 /// compared strongly.
-public struct IfMatch: Equatable, Sendable {
-    public var matchesAny: Bool
-    public var tags: [String]
+package struct IfMatch: Equatable, Sendable {
+    package var matchesAny: Bool
+    package var tags: [String]
 
     /// Parses the header value; `nil` for an absent header.
-    public init?(headerValue: String?) {
+    package init?(headerValue: String?) {
         guard let value = headerValue else { return nil }
         let trimmed = value.trimmingSpaces
         if trimmed == "*" {
@@ -18,7 +18,7 @@ public struct IfMatch: Equatable, Sendable {
     }
 
     /// Strong comparison: a weak tag (`W/"..."`) never matches.
-    public func isSatisfied(by collection: Collection) -> Bool {
+    package func isSatisfied(by collection: MusicCollection) -> Bool {
         matchesAny || tags.contains(collection.etag)
     }
 }

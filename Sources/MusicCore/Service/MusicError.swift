@@ -1,6 +1,6 @@
 /// Every way a request can fail, as a value. `MusicAPI` maps each case to the
 /// error envelope in one place.
-public enum MusicError: Error, Equatable, Sendable {
+package enum MusicError: Error, Equatable, Sendable {
     case authenticationRequired
     case invalidAPIKey
     case apiKeyDeactivated

@@ -1,18 +1,18 @@
 /// Share links: create (owner only), revoke, open without a key.
-public struct ShareService: Sendable {
+package struct ShareService: Sendable {
     let store: any Store
-    let clock: any Clock
+    let clock: any WallClock
 
-    public static let maximumDays = 90
+    package static let maximumDays = 90
 
-    public init(store: any Store, clock: any Clock = SystemClock()) {
+    package init(store: any Store, clock: any WallClock = SystemClock()) {
         self.store = store
         self.clock = clock
     }
 
     /// Creates a link to the caller's collection; returns it with the raw token,
     /// which is never stored. Days above 90 become 90; `nil` never expires.
-    public func create(for collectionID: String, visibility: ShareLink.Visibility, expiresInDays days: Int?,
+    package func create(for collectionID: String, visibility: ShareLink.Visibility, expiresInDays days: Int?,
                        as caller: Caller) throws -> (ShareLink, token: String) {
         if let days, days < 1 {
             throw MusicError.validation(field: "expires_in_days", reason: "expires_in_days must be an integer >= 1")
@@ -35,7 +35,7 @@ public struct ShareService: Sendable {
     }
 
     /// Revokes one of the caller's links; revoking again answers the same.
-    public func revoke(_ shareID: String, as caller: Caller) throws {
+    package func revoke(_ shareID: String, as caller: Caller) throws {
         let now = clock.now()
         try store.write { writer in
             guard try writer.shareLink(id: shareID, organizationID: caller.organizationID, ownerID: caller.userID) != nil else {
@@ -48,7 +48,7 @@ public struct ShareService: Sendable {
     /// What a token opens: every live track, or those of one page (`limit`
     /// tracks from position `fromPosition` on). Unknown, revoked and expired
     /// tokens are one and the same 404, so a token's history is not revealed.
-    public func open(token: String, page: (limit: Int, fromPosition: Int)? = nil) throws -> SharedCollectionView {
+    package func open(token: String, page: (limit: Int, fromPosition: Int)? = nil) throws -> SharedCollectionView {
         let notFound = MusicError.notFound(reason: "Unknown, revoked or expired share link", details: [:])
         guard ShareToken.isWellFormed(token) else { throw notFound }
         let now = clock.now()

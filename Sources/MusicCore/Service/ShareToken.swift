@@ -1,9 +1,9 @@
 /// Share-link tokens: 32 random bytes (256 bits), URL-safe base64 without
 /// padding (43 characters). Stored only as a SHA-256 hash, like API keys.
-public enum ShareToken {
+package enum ShareToken {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    public static func generate() -> String {
+    package static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32)
@@ -29,9 +29,9 @@ public enum ShareToken {
     }
 
     /// Whether `token` has the shape of a token (43 URL-safe base64 characters).
-    public static func isWellFormed(_ token: String) -> Bool {
+    package static func isWellFormed(_ token: String) -> Bool {
         token.utf8.count == 43 && token.utf8.allSatisfy { alphabet.contains($0) }
     }
 
-    public static func hash(_ token: String) -> String { APIKey.hash(token) }
+    package static func hash(_ token: String) -> String { APIKey.hash(token) }
 }

@@ -1,12 +1,12 @@
 /// The read side of tracks: any live track of the caller's organization.
-public struct TrackCatalog: Sendable {
+package struct TrackCatalog: Sendable {
     let store: any Store
 
-    public init(store: any Store) {
+    package init(store: any Store) {
         self.store = store
     }
 
-    public func track(_ trackID: String, as caller: Caller) throws -> Track {
+    package func track(_ trackID: String, as caller: Caller) throws -> Track {
         try store.read { reader in
             guard let track = try reader.track(id: trackID, organizationID: caller.organizationID) else {
                 throw MusicError.notFound(reason: "Track not found in organization", details: ["track_id": trackID])
@@ -17,7 +17,7 @@ public struct TrackCatalog: Sendable {
 
     /// A page of tracks: in collection order when `collectionID` is given (the
     /// collection must be the caller's), newest first otherwise.
-    public func tracks(in collectionID: String?, limit: Int, offset: Int, as caller: Caller) throws -> [Track] {
+    package func tracks(in collectionID: String?, limit: Int, offset: Int, as caller: Caller) throws -> [Track] {
         try store.read { reader in
             guard let collectionID else {
                 return try reader.tracks(organizationID: caller.organizationID, limit: limit, offset: offset)

@@ -4,6 +4,8 @@
 /// inlinable so that each store gets them specialized for its own row type: as
 /// `package` declarations their bodies were not available to the stores'
 /// modules, and every column was read through the protocol's witnesses.
+/// The records they build (`Model/`, and `Timestamp`) are public for the same
+/// reason; everything else in the package is `package`.
 public enum RowMapping {
     /// How many columns a list names (for an INSERT's parameters).
     public static func count(of columns: String) -> Int {
@@ -39,7 +41,8 @@ public enum RowMapping {
 
     /// A membership from its stored capabilities (`capabilitiesText`).
     @inlinable public static func membership(capabilities text: String, userID: String, organizationID: String) -> Membership {
-        // Most memberships hold one capability: no split (a tenth of a write's instructions went there).
+        // Most memberships hold one capability: no split, no Substrings (this runs on
+        // every authenticated request; docs/performance.md).
         let capabilities: Set<Capability> = text.utf8.contains(UInt8(ascii: ","))
             ? Set(text.split(separator: ",").map { Capability(rawValue: String($0)) })
             : text.isEmpty ? [] : [Capability(rawValue: text)]
@@ -83,8 +86,8 @@ public enum RowMapping {
         track_count, version, created_at, updated_at, deleted_at
         """
 
-    @inlinable public static func collection<Row: StoreRow>(_ row: Row) -> Collection {
-        Collection(
+    @inlinable public static func collection<Row: StoreRow>(_ row: Row) -> MusicCollection {
+        MusicCollection(
             id: row.string(0), organizationID: row.string(1), ownerID: row.string(2), name: row.string(3),
             description: row.optionalString(4), coverTrackID: row.optionalString(5), coverImageURL: row.optionalString(6),
             trackCount: row.int(7), version: row.int(8), createdAt: row.timestamp(9), updatedAt: row.timestamp(10),

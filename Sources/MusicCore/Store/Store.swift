@@ -1,7 +1,7 @@
 /// Persistence behind the service. Every multi-step change runs inside one
 /// `write` transaction; an implementation makes `write` exclusive for the
 /// collection rows it touches (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: row locks).
-public protocol Store: Sendable {
+package protocol Store: Sendable {
     /// Runs `body` in a read-only transaction: one consistent snapshot. Reads nest:
     /// a read started inside another on the same thread joins it, so a request can
     /// authenticate and answer from one snapshot at the cost of one transaction.
@@ -22,11 +22,11 @@ public protocol Store: Sendable {
 }
 
 extension Store {
-    public func changeStamp() -> Int64? { nil }
+    package func changeStamp() -> Int64? { nil }
 }
 
 /// The queries one transaction can make.
-public protocol StoreReader {
+package protocol StoreReader {
     func membership(userID: String, organizationID: String) throws -> Membership?
     /// The key with this hash and its user's membership in `organizationID` (nil
     /// when not a member): what authenticating a request reads, in one query.
@@ -35,9 +35,9 @@ public protocol StoreReader {
     func user(id: String) throws -> User?
 
     /// A collection that is not deleted, owned by `ownerID` in `organizationID`.
-    func collection(id: String, organizationID: String, ownerID: String) throws -> Collection?
+    func collection(id: String, organizationID: String, ownerID: String) throws -> MusicCollection?
     /// The caller's live collections, newest first (ties: the later created first).
-    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [Collection]
+    func collections(organizationID: String, ownerID: String, limit: Int, offset: Int) throws -> [MusicCollection]
     /// A track of `organizationID` that is not deleted.
     func track(id: String, organizationID: String) throws -> Track?
     /// Whether `track(id:organizationID:)` would find the track (without reading it).
@@ -58,7 +58,7 @@ public protocol StoreReader {
     /// (a deletion that visits them locks their rows in one order everywhere).
     func collectionIDs(containing trackID: String) throws -> [String]
     /// A collection by id alone, deleted or not (share views, admin work).
-    func anyCollection(id: String) throws -> Collection?
+    func anyCollection(id: String) throws -> MusicCollection?
 
     /// The kept answer to the caller's earlier request with this idempotency key
     /// in this organization.
@@ -71,7 +71,7 @@ public protocol StoreReader {
 }
 
 /// The changes one write transaction can make.
-public protocol StoreWriter: StoreReader {
+package protocol StoreWriter: StoreReader {
     func insert(_ organization: Organization) throws
     func insert(_ user: User) throws
     func upsert(_ membership: Membership) throws
@@ -84,10 +84,10 @@ public protocol StoreWriter: StoreReader {
 
     /// Inserts a new collection; returns false, writing nothing, when its id is
     /// taken already (the caller draws another id).
-    func insertIfIDFree(_ collection: Collection) throws -> Bool
+    func insertIfIDFree(_ collection: MusicCollection) throws -> Bool
     /// Writes every field of an existing collection; a deletion is final (a
     /// deleted collection keeps its deletion time, whatever `deletedAt` says).
-    func update(_ collection: Collection) throws
+    func update(_ collection: MusicCollection) throws
 
     /// Adds a member at `position` (the current end).
     func appendMember(collectionID: String, trackID: String, position: Int, addedAt: Timestamp) throws
@@ -106,20 +106,4 @@ public protocol StoreWriter: StoreReader {
     /// Gives the members the positions of `newOrder`; `oldOrder` is the current
     /// order (both hold the same ids), so only moved members need writing.
     func reorderMembers(collectionID: String, from oldOrder: [String], to newOrder: [String]) throws
-}
-
-/// The database cannot be reached (connection refused or lost mid-request).
-/// The API answers 503 SERVICE_UNAVAILABLE; the next request tries again.
-public struct StoreUnavailableError: Error, CustomStringConvertible {
-    public let reason: String
-    public init(reason: String) { self.reason = reason }
-    public var description: String { reason }
-}
-
-/// A write was started inside a read transaction on the same thread (a fault
-/// of the caller, refused the same way by every store): nothing was written,
-/// and the read goes on.
-public struct WriteInsideReadError: Error, CustomStringConvertible {
-    public init() {}
-    public var description: String { "a write cannot start inside a read transaction" }
 }

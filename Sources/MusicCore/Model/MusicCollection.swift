@@ -1,5 +1,5 @@
 /// A user's ordered group of tracks, as stored.
-public struct Collection: Equatable, Sendable {
+public struct MusicCollection: Equatable, Sendable {
     public var id: String
     public var organizationID: String
     public var ownerID: String
@@ -36,17 +36,4 @@ public struct Collection: Equatable, Sendable {
 
     /// The strong entity tag of this state of the collection.
     public var etag: String { "\"\(id)-\(version)\"" }
-}
-
-/// One track's place in a collection.
-public struct CollectionMember: Equatable, Sendable {
-    public var trackID: String
-    public var position: Int
-    public var addedAt: Timestamp
-
-    public init(trackID: String, position: Int, addedAt: Timestamp) {
-        self.trackID = trackID
-        self.position = position
-        self.addedAt = addedAt
-    }
 }

@@ -1,54 +1,12 @@
-/// The fields of a new collection, as the caller sent them (types already checked).
-public struct CollectionDraft: Equatable, Sendable {
-    public var name: String
-    public var description: String?
-    public var coverTrackID: String?
-    public var coverImageURL: String?
-
-    public init(name: String, description: String? = nil, coverTrackID: String? = nil, coverImageURL: String? = nil) {
-        self.name = name
-        self.description = description
-        self.coverTrackID = coverTrackID
-        self.coverImageURL = coverImageURL
-    }
-}
-
-/// What a PATCH does to one optional field.
-public enum FieldUpdate<Value: Equatable & Sendable>: Equatable, Sendable {
-    /// Omitted: untouched.
-    case keep
-    /// `null`: cleared.
-    case clear
-    case set(Value)
-}
-
-/// A partial update of a collection.
-public struct CollectionPatch: Equatable, Sendable {
-    public var name: String?
-    public var description: FieldUpdate<String>
-    public var coverTrackID: FieldUpdate<String>
-    public var coverImageURL: FieldUpdate<String>
-
-    public init(
-        name: String? = nil, description: FieldUpdate<String> = .keep,
-        coverTrackID: FieldUpdate<String> = .keep, coverImageURL: FieldUpdate<String> = .keep
-    ) {
-        self.name = name
-        self.description = description
-        self.coverTrackID = coverTrackID
-        self.coverImageURL = coverImageURL
-    }
-}
-
 /// The field rules of docs/api.md, one function per field.
-public enum CollectionRules {
-    public static let nameLimit = 512
-    public static let descriptionLimit = 4_096
-    public static let coverImageURLLimit = 1_024
-    public static let maxTracks = 10_000
+package enum CollectionRules {
+    package static let nameLimit = 512
+    package static let descriptionLimit = 4_096
+    package static let coverImageURLLimit = 1_024
+    package static let maxTracks = 10_000
 
     /// 1-512 Unicode code points; no C0 control character but tab and newline.
-    public static func checkName(_ name: String) throws(MusicError) {
+    package static func checkName(_ name: String) throws(MusicError) {
         let count = name.unicodeScalars.count
         guard count >= 1, count <= nameLimit else {
             throw .validation(field: "name", reason: "name must be between 1 and \(nameLimit) characters")
@@ -60,7 +18,7 @@ public enum CollectionRules {
 
     /// At most 4,096 code points; tab, newline and carriage return are the only
     /// C0 control characters allowed (decided here: descriptions are free text).
-    public static func checkDescription(_ description: String) throws(MusicError) {
+    package static func checkDescription(_ description: String) throws(MusicError) {
         guard description.unicodeScalars.count <= descriptionLimit else {
             throw .validation(field: "description", reason: "description must be at most \(descriptionLimit) characters")
         }
@@ -74,7 +32,7 @@ public enum CollectionRules {
     /// code points, as openapi.yaml's pattern for the field reads it (a
     /// `Character` would join a combining mark to the "/" before it). That
     /// pattern states this same rule; CoverImageURLContractTests holds them to it.
-    public static func checkCoverImageURL(_ url: String) throws(MusicError) {
+    package static func checkCoverImageURL(_ url: String) throws(MusicError) {
         let reason = "cover_image_url must be an absolute http(s) URL of at most \(coverImageURLLimit) characters"
         let scalars = url.unicodeScalars
         guard scalars.count <= coverImageURLLimit, !scalars.contains(where: isRefusedInURL) else {
@@ -96,7 +54,7 @@ public enum CollectionRules {
 
     /// The code points a cover image URL may not hold: C0 controls and space,
     /// DEL, C1 controls and no-break space, and the rest of ECMAScript's `\s`.
-    public static func isRefusedInURL(_ scalar: Unicode.Scalar) -> Bool {
+    package static func isRefusedInURL(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x20, 0x7F...0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: return true
         default: return false
@@ -105,7 +63,7 @@ public enum CollectionRules {
 
     /// A reference to a track: a non-empty string. Whether it names a track of
     /// the organization is a lookup (404), not a validation rule.
-    public static func checkTrackReference(_ id: String, field: String) throws(MusicError) {
+    package static func checkTrackReference(_ id: String, field: String) throws(MusicError) {
         guard !id.isEmpty else {
             throw .validation(field: field, reason: "\(field) must be a non-empty track id")
         }

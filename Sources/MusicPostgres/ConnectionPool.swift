@@ -1,0 +1,71 @@
+import CLibPQ
+import Foundation
+import MusicCore
+import MusicSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fixed number of connections, opened on first use, handed to one thread at a time.
+final class ConnectionPool: @unchecked Sendable {
+    private let settings: PostgresConnectionSettings
+    private let sessionSetup: String?
+    private let size: Int
+    private var idle: [PostgresConnection] = []
+    private var opened = 0
+    private var mutex = pthread_mutex_t()
+    private var available = pthread_cond_t()
+
+    init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int) {
+        self.settings = settings
+        self.sessionSetup = sessionSetup
+        self.size = size
+        pthread_mutex_init(&mutex, nil)
+        // Timed waits on the monotonic clock, as every deadline here.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&available, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(&available)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// A connection, waiting for one to be free until `bound` at most; a new
+    /// one connects within `deadline` (the transaction's).
+    func checkout(until bound: UInt64, deadline: UInt64) throws -> PostgresConnection {
+        pthread_mutex_lock(&mutex)
+        var wake = timespec(tv_sec: Int(bound / 1_000_000_000), tv_nsec: Int(bound % 1_000_000_000))
+        while idle.isEmpty && opened >= size {
+            if pthread_cond_timedwait(&available, &mutex, &wake) == ETIMEDOUT, idle.isEmpty && opened >= size {
+                pthread_mutex_unlock(&mutex)
+                throw StoreUnavailableError(reason: "no PostgreSQL connection of the pool's \(size) came free in time")
+            }
+        }
+        if let connection = idle.popLast() {
+            pthread_mutex_unlock(&mutex)
+            return connection
+        }
+        opened += 1
+        pthread_mutex_unlock(&mutex)
+        do {
+            return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline)
+        } catch {
+            pthread_mutex_lock(&mutex)
+            opened -= 1
+            pthread_cond_signal(&available)
+            pthread_mutex_unlock(&mutex)
+            throw error
+        }
+    }
+
+    func checkin(_ connection: PostgresConnection) {
+        pthread_mutex_lock(&mutex)
+        idle.append(connection)
+        pthread_cond_signal(&available)
+        pthread_mutex_unlock(&mutex)
+    }
+}
