@@ -161,7 +161,9 @@ class HTTP1:
     # keepalive_timeout, 20 s by default: a slow --rate leaves connections idle that
     # long) gives on its next request. The server never read that request, so it is
     # sent again, once, on a new connection, whatever its method.
-    STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+    # Over TLS the write of a request with a body already fails (SSLEOFError).
+    STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+             ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
     def __init__(self, args):
         source = (args.source, 0) if args.source else None
