@@ -116,11 +116,15 @@ worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
 # readers: on disk, not in $RUN_DIR (tmpfs on most hosts: RAM). $VAR/nginx-temp
 # when nginx's user can reach $VAR, else under /var/lib (as the service folder
 # below). render_nginx creates it; nginx creates the folders inside.
-nginx_temp_dir() {
-    if runuser -u "$NGINX_USER" -- test -x "$VAR" 2>/dev/null; then
-        printf '%s/nginx-temp' "$VAR"
+nginx_temp_dir() { stack_state_dir "$NGINX_USER" nginx-temp; }
+
+# stack_state_dir USER NAME: $VAR/NAME when USER can reach $VAR, else
+# $STACKS_STATE/<instance>/NAME (a checkout under /root is closed to other users).
+stack_state_dir() {
+    if runuser -u "$1" -- test -x "$VAR" 2>/dev/null; then
+        printf '%s/%s' "$VAR" "$2"
     else
-        printf '%s/%s/nginx-temp' "$STACKS_STATE" "$INSTANCE"
+        printf '%s/%s/%s' "$STACKS_STATE" "$INSTANCE" "$2"
     fi
 }
 
@@ -189,13 +193,7 @@ ensure_service_user() {
 
 # $VAR/service when the service user can reach $VAR, else under /var/lib (as for
 # PostgreSQL's data above), linked from $VAR/service.
-service_dir() {
-    if runuser -u "$SERVICE_USER" -- test -x "$VAR" 2>/dev/null; then
-        printf '%s/service' "$VAR"
-    else
-        printf '%s/%s/service' "$STACKS_STATE" "$INSTANCE"
-    fi
-}
+service_dir() { stack_state_dir "$SERVICE_USER" service; }
 
 # Removes the service folder of a throw-away stack (VAR given) kept under /var/lib.
 remove_service_state() {
@@ -329,14 +327,7 @@ as_postgres() {
     fi
 }
 
-pg_data_dir() {
-    local name=$1
-    if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
-        printf '%s/postgres-%s' "$VAR" "$name"
-    else
-        printf '%s/%s/postgres-%s' "$STACKS_STATE" "$INSTANCE" "$name"
-    fi
-}
+pg_data_dir() { stack_state_dir postgres "postgres-$1"; }
 
 pg_socket_dir() { printf '/run/music-postgres-%s-%s' "$INSTANCE" "$1"; }
 

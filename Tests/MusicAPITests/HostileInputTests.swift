@@ -1,23 +1,12 @@
 import Foundation
 import HTTPTypes
+import StoreTestSupport
 import Testing
 
 /// Random and mutated requests, from a fixed seed, through the whole handler:
 /// every answer is a valid envelope or a valid success, and nothing crashes.
 @Suite("Hostile input")
 struct HostileInputTests {
-    /// SplitMix64: a small generator with a fixed seed, so a failure replays.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let bodies: [String] = [
         "{", "}", "[]", "null", "true", "1e999", "-0", "\"\\ud800\"", "{\"name\": \"\\u0000\"}", "{\"name\": 1e309}",
         "{\"name\": \"a\", \"name\": \"b\"}", "{\"name\": [[[[[[[[[[]]]]]]]]]]}", String(repeating: "[", count: 5000),

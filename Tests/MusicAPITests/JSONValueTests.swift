@@ -1,5 +1,6 @@
 import Foundation
 @testable import MusicAPI
+import StoreTestSupport
 import Testing
 
 /// The request-body parser against RFC 8259, and against JSONSerialization (which
@@ -81,7 +82,7 @@ struct JSONValueTests {
         // A fixed seed so a failure replays; MUSIC_TEST_SEED draws other texts.
         let seed = ProcessInfo.processInfo.environment["MUSIC_TEST_SEED"].flatMap { UInt64($0) } ?? 20_261_201
         print("JSONValueTests.agreesWithJSONSerialization: seed \(seed) (MUSIC_TEST_SEED=\(seed) replays it)")
-        var random = HostileInputTests.SeededGenerator(state: seed)
+        var random = SeededGenerator(state: seed)
         let pieces = ["{", "}", "[", "]", ",", ":", "\"a\"", "\"\\u00e9\"", "1", "-2.5e3", "true", "null", " ", "\"x\""]
         for _ in 0..<20_000 {
             texts.append((0..<Int.random(in: 1...12, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined())

@@ -10,18 +10,6 @@ import Testing
 /// (several pooled connections); SQLite's single writer runs them in turn.
 @Suite("Add-track racing track deletion")
 struct TrackDeletionRaceTests {
-    /// SplitMix64: the jitter of every round comes from one seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("60 rounds of 6 adds racing one delete leave no deleted track in a collection and every count right")
     func addRacingDelete() throws {
         let database = try TestDatabase()
