@@ -164,7 +164,7 @@ render_nginx() {
     done
     for file in "$ROOT"/nginx/*; do
         name=$(basename "$file" .template)
-        sed -e "s|@VAR@|$VAR|g" -e "s|@RUN@|$RUN_DIR|g" -e "s|@NGINX@|$output|g" \
+        sed -e "s|@VAR@|$VAR|g" -e "s|@NGINX@|$output|g" \
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
             -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
