@@ -1,12 +1,15 @@
 -- One wrk scenario, configured by environment variables (deploy/kit/bench.py sets them):
 --   BENCH_METHOD, BENCH_PATH, BENCH_KEY   the request
---   BENCH_MODE     static | add | create | update
+--   BENCH_MODE     static | add | create | update | paths
 --   BENCH_BODY     the body of a static request
 --   BENCH_TRACKS   add: a file of track ids, one a line
 --   BENCH_TARGETS  add: a file of collection paths, one a line; the next one
 --                  is used once every track has been added to the current one
 --   BENCH_TARGET_OFFSET  add: the first target used (each run takes fresh ones)
 --   BENCH_ANY_BODY add: any 200 counts (the C floor answers adds with its fixed body)
+--   BENCH_PATHS    paths: a file of request targets, one a line, taken in turn
+--   BENCH_PATH_OFFSET  paths: the first line used (each run starts where the
+--                  last one stopped, so no target repeats until the file is used up)
 --   BENCH_LIMIT    stop after this many responses (0: run for the duration); wrk
 --                  then ends at once (one wrk thread: bench.py runs -t1)
 -- Each thread counts the status codes it saw (an add that found the track already
@@ -31,6 +34,8 @@ local function lines(file)
 end
 local tracks = lines(os.getenv("BENCH_TRACKS"))
 local targets = lines(os.getenv("BENCH_TARGETS"))
+local paths = lines(os.getenv("BENCH_PATHS"))
+local path_offset = tonumber(os.getenv("BENCH_PATH_OFFSET") or "0")
 
 local threads = {}
 function setup(thread)
@@ -54,6 +59,8 @@ function request()
     return wrk.format("POST", path, headers, '{"name":"bench ' .. id .. "-" .. i .. '"}')
   elseif mode == "update" then
     return wrk.format("PATCH", path, headers, '{"name":"renamed ' .. id .. "-" .. i .. '"}')
+  elseif mode == "paths" then
+    return wrk.format(method, paths[(i + path_offset) % #paths + 1], headers, body)
   end
   return wrk.format(method, path, headers, body)
 end
