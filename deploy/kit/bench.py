@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 from common import music_admin, rss_kib
 
@@ -193,10 +192,10 @@ class Side:
     """One nginx and the worker processes behind it: the default deployment, the
     one-worker stack or the C floor."""
 
-    def __init__(self, label, http_port, https_port, worker_pid_files, nginx_pid_file, error_log, metrics_url=None):
+    def __init__(self, label, http_port, https_port, worker_pid_files, nginx_pid_file, error_log, metrics_sockets=None):
         self.label, self.http_port, self.https_port = label, http_port, https_port
         self.worker_pid_files, self.nginx_pid_file = worker_pid_files, nginx_pid_file
-        self.error_log, self.metrics_url = error_log, metrics_url
+        self.error_log, self.metrics_sockets = error_log, metrics_sockets
 
     def url(self, proto):
         return f"{proto}://127.0.0.1:{self.http_port if proto == 'http' else self.https_port}"
@@ -245,21 +244,26 @@ class Side:
 
     def cache_counts(self):
         """The read cache's hits and misses so far, summed over the workers, from
-        their metrics through nginx's internal listener; None when unreachable."""
-        if not self.metrics_url:
+        each worker's metrics socket (a FastCGI GET through cgi-fcgi); None when
+        a socket does not answer."""
+        if not self.metrics_sockets:
             return None
-        hits = misses = 0
+        hits = misses = 0.0
+        env = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/internal/metrics/worker",
+               "SCRIPT_NAME": "/internal/metrics/worker", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         try:
-            for index in range(1, len(self.worker_pid_files) + 1):
-                with urllib.request.urlopen(f"{self.metrics_url}/internal/metrics/worker-{index}", timeout=5) as answer:
-                    text = answer.read().decode()
-                for line in text.splitlines():
+            for path in self.metrics_sockets:
+                answer = subprocess.run(["cgi-fcgi", "-bind", "-connect", path], env=env, capture_output=True,
+                                        text=True, timeout=20)
+                if answer.returncode != 0 or not answer.stdout.startswith("Status: 200"):
+                    return None
+                for line in answer.stdout.splitlines():
                     name = re.split(r"[{ ]", line, 1)[0]
                     if name == "music_read_cache_hits_total":
                         hits += float(line.rsplit(" ", 1)[1])
                     elif name == "music_read_cache_misses_total":
                         misses += float(line.rsplit(" ", 1)[1])
-        except (OSError, ValueError):
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             return None
         return hits, misses
 
@@ -435,7 +439,7 @@ def main():
     parser.add_argument("--worker-pid-files", required=True, help="comma-separated, the default deployment's")
     parser.add_argument("--nginx-pid-file", required=True)
     parser.add_argument("--error-log", required=True)
-    parser.add_argument("--metrics-url", help="the default deployment's internal listener (http://HOST:PORT)")
+    parser.add_argument("--metrics-sockets", help="comma-separated, the default deployment's workers' metrics sockets")
     parser.add_argument("--one-http-port", type=int, required=True)
     parser.add_argument("--one-https-port", type=int, required=True)
     parser.add_argument("--one-worker-pid-file", required=True)
@@ -486,7 +490,7 @@ def main():
     get_miss_file = write_lines("get-miss-paths.txt", data["get_miss_paths"])
 
     default = Side(f"{args.workers} workers", args.http_port, args.https_port, args.worker_pid_files.split(","),
-                   args.nginx_pid_file, args.error_log, args.metrics_url)
+                   args.nginx_pid_file, args.error_log, args.metrics_sockets.split(",") if args.metrics_sockets else None)
     one = Side("1 worker", args.one_http_port, args.one_https_port, [args.one_worker_pid_file],
                args.one_nginx_pid_file, args.one_error_log)
     floor_side = Side("C floor", args.floor_http_port, args.floor_https_port, [args.floor_worker_pid_file],
@@ -826,8 +830,9 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2,
     for name, note in cache_notes.items():
         measured_ratio = (f"measured hit ratio {note['hit_ratio'] * 100:.2f}% ({note['hits']:,.0f} hits, "
                           f"{note['misses']:,.0f} misses, from the workers' metrics)" if note["hit_ratio"] is not None
-                          else "hit ratio not measured (no metrics listener): a thread meets a target again only after "
-                               "the whole list went round, by then its cache was emptied several times over")
+                          else "hit ratio not measured (the workers' metrics sockets did not answer): a thread meets a "
+                               "target again only after the whole list went round, by then its cache was emptied several "
+                               "times over")
         lines.append(f"- {name}: {note['targets']:,} distinct targets; {measured_ratio}.")
     lines += ["", f"One worker ({args.threads} threads: MUSIC_WORKERS=1, the same database; HTTP; each run beside the same "
               "floor run as the default deployment's, before it in odd rounds and after it in even ones).", ""]
