@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's libfcgi (libfcgi-dev), bridged as a system library: nothing vendored.
@@ -29,11 +31,16 @@ let package = Package(
         // Public and inlinable, like MusicCore's RowMapping: as `package` declarations
         // the generic ones were called unspecialized from the stores (docs/performance.md).
         .target(name: "MusicSupport"),
+        // The listen backlog as Linux reports it (sock_diag netlink, TCP_INFO): the
+        // netlink structs live in linux/ headers Glibc's module does not cover, and
+        // NLMSG_* are function-like macros Swift cannot import.
+        .target(name: "CSocketBacklog"),
         // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
         .target(
             name: "FastCGI",
             dependencies: [
-                "CFastCGI", "MusicSupport",
+                "CFastCGI", "MusicSupport", "CSocketBacklog",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -90,6 +97,8 @@ let package = Package(
             dependencies: [
                 "FastCGI", "MusicAPI", "MusicStores", "MusicSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -127,6 +136,8 @@ let package = Package(
             name: "FastCGITests",
             dependencies: [
                 "FastCGI",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
