@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // The metrics API (CoreMetrics): the libraries make their handles from a
+        // `MetricsFactory`; the exporter, swift-prometheus, is chosen by music-fcgi.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -64,6 +66,7 @@ let package = Package(
             name: "MusicSQLite",
             dependencies: [
                 "MusicCore", "MusicSupport", "CSQLiteConfig",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -76,7 +79,10 @@ let package = Package(
         // The `Store` on PostgreSQL through libpq: several worker hosts, one database.
         .target(
             name: "MusicPostgres",
-            dependencies: ["MusicCore", "MusicSupport", "CLibPQ"]
+            dependencies: [
+                "MusicCore", "MusicSupport", "CLibPQ",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         // Chooses and opens a store from --database-url / --db.
         .target(
@@ -88,6 +94,7 @@ let package = Package(
             name: "MusicAPI",
             dependencies: [
                 "MusicCore", "MusicSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -114,7 +121,10 @@ let package = Package(
         // The store the tests run on: SQLite, or PostgreSQL with MUSIC_TEST_DATABASE_URL.
         .target(
             name: "StoreTestSupport",
-            dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"],
+            dependencies: [
+                "MusicCore", "MusicSQLite", "MusicPostgres",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Tests/StoreTestSupport"
         ),
         .testTarget(
@@ -122,6 +132,7 @@ let package = Package(
             dependencies: [
                 "MusicSQLite", "MusicPostgres", "MusicStores", "MusicCore", "StoreTestSupport",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
@@ -129,6 +140,7 @@ let package = Package(
             dependencies: [
                 "MusicAPI", "MusicSQLite", "MusicCore", "StoreTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
