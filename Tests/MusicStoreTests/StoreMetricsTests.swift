@@ -128,6 +128,13 @@ struct PostgresMetricsTests {
         #expect(try metrics.expectTimer(PostgresMetrics.waitName).values.count == 1)
         #expect(try inUse.lastValue == 0)
         #expect(try inUse.values.max() == 2)
+        // An idle connection handed out is in use too.
+        let held = DispatchGroup()
+        onThread(held) { [store] in try? store.read { _ in release.wait() } }
+        #expect(try eventually { try inUse.lastValue == 1 })
+        release.signal()
+        #expect(held.wait(timeout: .now() + 10) == .success)
+        #expect(try inUse.lastValue == 0)
         #expect(try counter(PostgresMetrics.reconnectsName) == 0)
         #expect(try counter(PostgresMetrics.retriesName) == 0)
     }
