@@ -60,6 +60,14 @@ struct SQLiteWriteMetricsTests {
         #expect(try queueDepth.values == [1, 0, 1, 0, 1, 0])
     }
 
+    @Test("the help table names exactly the metrics made")
+    func helpCoversEveryMetric() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try openStore()
+        let made = metrics.counters.map(\.label) + metrics.timers.map(\.label) + metrics.recorders.map(\.label)
+        #expect(Set(made) == Set(WriteMetrics.help.keys))
+    }
+
     @Test("writes queued while the writer is busy wait for it, show in the queue depth and commit as one batch")
     func queuedWrites() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -137,6 +145,12 @@ struct PostgresMetricsTests {
         #expect(try inUse.lastValue == 0)
         #expect(try counter(PostgresMetrics.reconnectsName) == 0)
         #expect(try counter(PostgresMetrics.retriesName) == 0)
+    }
+
+    @Test("the help table names exactly the metrics made")
+    func helpCoversEveryMetric() {
+        let made = metrics.counters.map(\.label) + metrics.timers.map(\.label) + metrics.recorders.map(\.label)
+        #expect(Set(made) == Set(PostgresMetrics.help.keys))
     }
 
     @Test("a transaction run again after a retryable failure counts one retry")
