@@ -206,7 +206,7 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name temp
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} index file name temp
     mkdir -p "$output"
     # NGINX_TEMP_DIR: a caller's own folder instead (deploy/package renders files only).
     temp=${NGINX_TEMP_DIR:-$(nginx_temp_dir)}
@@ -219,6 +219,8 @@ render_nginx() {
         # failed connect costs one retry on the other worker, and the restarted
         # worker is used again at once.
         upstreams+="server unix:$(worker_socket "$index") max_fails=0;"
+        # Writes: the first worker, the others only when it refuses (nginx.conf).
+        writers+="server unix:$(worker_socket "$index")$([ "$index" = 1 ] || echo ' backup') max_fails=0;"
     done
     metrics_nginx_lines
     for file in "$ROOT"/nginx/*; do
@@ -229,7 +231,7 @@ render_nginx() {
         fi
         sed -e "s|@VAR@|$VAR|g" -e "s|@NGINX@|$output|g" \
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
-            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@WRITE_UPSTREAMS@|$writers|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \

@@ -18,7 +18,8 @@ struct MusicFCGI: ParsableCommand {
             Threads: with nginx's `fastcgi_keep_conn on`, every idle kept-alive upstream
             connection holds one thread. Keep --threads above `keepalive` x nginx worker
             processes plus the requests you expect in flight (the shipped nginx config:
-            keepalive 16 x 2 workers = 32 idle at most; the default 64 leaves 32 for work).
+            reads keepalive 16 + writes 8, x 2 nginx workers = 48 idle at most on the
+            worker taking the writes; the default 64 leaves 16 for work).
             """,
         version: musicCollectionsVersion
     )
