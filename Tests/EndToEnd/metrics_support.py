@@ -61,12 +61,13 @@ def stop_pid(pid, timeout=15.0):
 
 
 def wait_until(condition, timeout, what):
-    """Polls `condition` (returns a true value when met) until `timeout` seconds; returns its value."""
+    """Polls `condition` (returns a true value when met) until `timeout` seconds; returns its value.
+    `what` (a string, or a function giving one) explains a failure."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not after {timeout} s")
+            raise AssertionError(f"{what() if callable(what) else what}: not after {timeout} s")
         time.sleep(0.1)
