@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from edge_client import assert_envelope, call, connection, tls_connection
+from edge_client import assert_envelope, call, connection, get, tls_connection
 from log_wait import logs_caught_up
 from metrics_support import ROOT, free_port, internal_get, lib_settings, stop_pid, wait_until
 
@@ -39,6 +39,37 @@ def test_loopback_reads_stub_status_and_every_workers_metrics(internal):
             assert status == 200, (index, status, body[:300])
             assert headers["Content-Type"].startswith("text/plain"), headers
             assert re.search(rb"^music_worker_threads(\{[^}]*\})? \d", body, re.M), body[:500]
+
+
+def requests_read(internal, index):
+    """music_worker_requests_total of worker `index`, read through the internal listener."""
+    status, _, body = internal_get(internal["host"], internal["port"], f"/internal/metrics/worker-{index}")
+    assert status == 200, body[:300]
+    return float(re.search(rb"^music_worker_requests_total(?:\{[^}]*\})? (\S+)$", body, re.M).group(1))
+
+
+def test_each_workers_location_reaches_that_worker(stack, internal):
+    # Which worker served each request is in the workers' logs (its trace id);
+    # each location's count of requests read must have moved by what that worker
+    # served. Requests are added until the workers served different numbers, so
+    # that two locations reaching one worker cannot pass.
+    indexes = [index for index, _ in internal["workers"]]
+    before = {index: requests_read(internal, index) for index in indexes}
+    trace_ids = [get(stack, "/v1/music/health", "127.0.0.66")[1]["X-Request-ID"] for _ in range(24)]
+
+    def served():
+        logs = {index: (stack.var / "log" / f"worker-{index}.log").read_text(errors="replace") for index in indexes}
+        counts = {index: float(sum(1 for trace in trace_ids if trace in logs[index])) for index in indexes}
+        return counts if sum(counts.values()) == len(trace_ids) else None
+
+    for _ in range(20):
+        counts = wait_until(served, 10, "every request in a worker's log")
+        if len(set(counts.values())) == len(indexes):
+            break
+        trace_ids.append(get(stack, "/v1/music/health", "127.0.0.66")[1]["X-Request-ID"])
+    assert len(set(counts.values())) == len(indexes), counts
+    after = {index: requests_read(internal, index) for index in indexes}
+    assert {index: after[index] - before[index] for index in indexes} == counts
 
 
 def test_other_paths_methods_and_workers_get_the_404_envelope(internal):

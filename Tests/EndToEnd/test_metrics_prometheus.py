@@ -128,44 +128,55 @@ def send_the_mix(stack, key):
     assert not wrong, wrong
 
 
-def test_the_counters_histogram_and_thread_gauges_move_by_what_was_sent(stack, prometheus):
+def moved_by_the_mix(stack, prometheus, expressions):
+    """Sends the mix; returns how far each of `expressions` (summed) moved, from a
+    scrape of every worker taken after all earlier requests were answered to one
+    taken after the mix."""
     key = own_key(stack)
     wait_until(prometheus.all_up, 30, lambda: f"every worker's target up ({prometheus.targets()})")
-    expressions = {
-        "list": f'sum(music_http_requests_total{{route="{LIST_ROUTE}",method="GET",status_class="2xx"}})',
-        "health": f'sum(music_http_requests_total{{route="{HEALTH_ROUTE}",method="GET",status_class="2xx"}})',
-        "unmatched": 'sum(music_http_requests_total{route="unmatched",method="GET",status_class="4xx"})',
-        "list_histogram_count": f'sum(music_http_request_duration_seconds_count{{route="{LIST_ROUTE}",method="GET"}})',
-        "list_histogram_inf": f'sum(music_http_request_duration_seconds_bucket{{route="{LIST_ROUTE}",method="GET",le="+Inf"}})',
-        "requests_read": 'sum(music_worker_requests_total{job="music-workers"})',
-    }
-    expected = {"list": SENT["list"], "health": SENT["health"], "unmatched": SENT["unmatched"],
-                "list_histogram_count": SENT["list"], "list_histogram_inf": SENT["list"],
-                "requests_read": sum(SENT.values())}
-    # The baseline: scrapes taken after every earlier request was answered.
     quiet = time.time()
     wait_until(lambda: prometheus.scraped_since(quiet + 0.1), 15, "a scrape of every worker after the quiet moment")
     before = {name: prometheus.total(expression) for name, expression in expressions.items()}
-    duration_sum_before = prometheus.total(
-        f'sum(music_http_request_duration_seconds_sum{{route="{LIST_ROUTE}",method="GET"}})')
-
     send_the_mix(stack, key)
-
     sent_at = time.time()
     wait_until(lambda: prometheus.scraped_since(sent_at + 0.1), 15, "a scrape of every worker after the mix")
-    moved = {name: prometheus.total(expression) - before[name] for name, expression in expressions.items()}
-    assert moved == expected, (moved, expected)
-    assert prometheus.total(f'sum(music_http_request_duration_seconds_sum{{route="{LIST_ROUTE}",method="GET"}})') \
-        > duration_sum_before
+    return {name: prometheus.total(expression) - before[name] for name, expression in expressions.items()}
 
-    # Thread gauges: every worker reports the configured threads, and each worker
-    # that served part of the mix saw at least one thread busy.
+
+def test_the_worker_loop_counters_and_thread_gauges_move_by_what_was_sent(stack, prometheus):
+    moved = moved_by_the_mix(stack, prometheus, {
+        "requests_read": 'sum(music_worker_requests_total{job="music-workers"})',
+    })
+    assert moved == {"requests_read": sum(SENT.values())}
+    # Every worker reports the configured threads, and each worker that served
+    # part of the mix saw at least one thread busy.
     assert prometheus.per_worker('music_worker_threads{job="music-workers"}') == \
         {worker: float(prometheus.threads) for worker in prometheus.workers}
     busy_max = prometheus.per_worker('music_worker_threads_busy_max{job="music-workers"}')
     assert sorted(busy_max) == prometheus.workers
-    served = prometheus.per_worker(f'sum by (worker) (increase(music_worker_requests_total{{job="music-workers"}}[1m]))')
+    served = prometheus.per_worker('sum by (worker) (increase(music_worker_requests_total{job="music-workers"}[1m]))')
     assert any(value > 0 for value in served.values()), served
     for worker, value in served.items():
         if value > 0:
             assert 1 <= busy_max[worker] <= prometheus.threads, (worker, busy_max)
+
+
+def test_the_request_counters_and_latency_histogram_move_by_what_was_sent(stack, prometheus):
+    moved = moved_by_the_mix(stack, prometheus, {
+        "list": f'sum(music_http_requests_total{{route="{LIST_ROUTE}",method="GET",status_class="2xx"}})',
+        "health": f'sum(music_http_requests_total{{route="{HEALTH_ROUTE}",method="GET",status_class="2xx"}})',
+        "unmatched": 'sum(music_http_requests_total{route="unmatched",method="GET",status_class="4xx"})',
+        "all_routes": 'sum(music_http_requests_total{job="music-workers"})',
+        "list_histogram_count": f'sum(music_http_request_duration_seconds_count{{route="{LIST_ROUTE}",method="GET"}})',
+        "list_histogram_inf": f'sum(music_http_request_duration_seconds_bucket{{route="{LIST_ROUTE}",method="GET",le="+Inf"}})',
+        "list_histogram_sum": f'sum(music_http_request_duration_seconds_sum{{route="{LIST_ROUTE}",method="GET"}})',
+    })
+    assert moved.pop("list_histogram_sum") > 0
+    assert moved == {"list": SENT["list"], "health": SENT["health"], "unmatched": SENT["unmatched"],
+                     "all_routes": sum(SENT.values()), "list_histogram_count": SENT["list"],
+                     "list_histogram_inf": SENT["list"]}
+    # The histogram has the contract's buckets (seconds).
+    buckets = {float(dict(labels)["le"]) for labels in prometheus.query(
+        f'music_http_request_duration_seconds_bucket{{route="{LIST_ROUTE}",method="GET"}}')}
+    assert {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, float("inf")} == buckets, \
+        sorted(buckets)
