@@ -1,4 +1,5 @@
 import CFastCGI
+import CoreMetrics
 import HTTPTypes
 import Logging
 import MusicSupport
@@ -69,12 +70,25 @@ package final class FastCGIServer: Sendable {
     private let acceptFailureLoggedAt = Atomic<Int64>(-1)
     /// The listening socket if the worker opened it itself (--socket, --listen), else -1.
     private let ownListeningFD = Atomic<Int32>(-1)
+    /// The listening socket being served (own or handed over), else -1: its backlog is read at scrape time.
+    private let listeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
+    let metrics: WorkerMetrics
 
-    package init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger) {
+    /// `metricsFactory` makes the worker loop's metric handles, once; a server whose
+    /// own traffic must not count (the metrics endpoint's) passes `NOOPMetricsHandler.instance`.
+    package init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger,
+                 metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
+        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory)
+    }
+
+    /// Publishes the worker loop's gauges (threads busy, kept alive, the listen
+    /// backlog read from the kernel now). Called before each scrape.
+    package func sampleMetrics() {
+        metrics.sampleGauges(listening: listeningFD.load(ordering: .acquiring))
     }
 
     package var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
@@ -92,6 +106,7 @@ package final class FastCGIServer: Sendable {
         }
         AcceptWakeSignal.install()
         if configuration.socket != .inherited { ownListeningFD.store(fd, ordering: .releasing) }
+        listeningFD.store(fd, ordering: .releasing)
 
         let finished = Countdown(count: configuration.threads)
         let created = (0..<configuration.threads).map { _ in WorkerSlot() }
@@ -108,6 +123,7 @@ package final class FastCGIServer: Sendable {
         finished.waitUntilZero(orShutdownPlus: configuration.drainTimeoutSeconds, shuttingDown: { self.isShuttingDown })
         // A socket handed over (systemd, spawn-fcgi) stays open and untouched: the
         // next worker serves it, and connections waiting in its backlog go there.
+        listeningFD.store(-1, ordering: .releasing)
         if configuration.socket != .inherited { close(fd) }
         logger.info("stopped")
     }
@@ -141,7 +157,8 @@ package final class FastCGIServer: Sendable {
         let request = slot.request
         defer { FCGX_Free(request, 1) }
         while true {
-            if request.pointee.ipcFd < 0 {
+            let keptAlive = request.pointee.ipcFd >= 0
+            if !keptAlive {
                 // A connection accepted here is served even if a shutdown begins
                 // meanwhile: its request may already be on the wire.
                 guard let connection = accept(slot, listening: listening, tcp: tcp) else { return }
@@ -152,13 +169,17 @@ package final class FastCGIServer: Sendable {
             } else {
                 // A kept-alive connection: wait for nginx's next request on it.
                 guard slot.enterWaitingOnConnection(unless: { isShuttingDown }) else { return }
+                metrics.waitingOnKeptAliveConnection()
             }
             let status = FCGX_Accept_r(request)
             slot.leave()
+            if keptAlive { metrics.doneWaitingOnKeptAliveConnection() }
             // The connection ended before a whole request arrived: libfcgi closed it.
             guard status >= 0 else { continue }
+            metrics.requestStarted()
             handle(request)
             FCGX_Finish_r(request)
+            metrics.requestFinished()
         }
     }
 
@@ -170,6 +191,7 @@ package final class FastCGIServer: Sendable {
             guard slot.enterAccepting(unless: { isShuttingDown }) else { return nil }
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            metrics.enteringAccept()
             AcceptWakeSignal.unblock()
             let connection = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -178,6 +200,7 @@ package final class FastCGIServer: Sendable {
             }
             let error = errno
             AcceptWakeSignal.block()
+            metrics.leftAccept(gotConnection: connection >= 0)
             slot.leave()
             guard connection >= 0 else {
                 // Our own socket shut down for the stop (EINVAL), or woken by the signal.
