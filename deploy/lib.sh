@@ -143,8 +143,6 @@ prepare_metrics_dir() {
     install -d -m 2750 -o "$SERVICE_USER" -g "$NGINX_USER" "$RUN_DIR/metrics"
 }
 
-worker_metrics_socket() { printf '%s/metrics/worker-%s.sock' "$RUN_DIR" "$1"; }
-
 # The workers behind nginx's internal listener, one "N ADDRESS" line each
 # (ADDRESS as fastcgi_pass takes it): N is the worker's number, as in
 # worker_socket N (from 1). The local workers' metrics sockets; with
