@@ -127,6 +127,12 @@ prepare_dirs() {
     install -d -m 0750 -o root -g "$NGINX_USER" "$RUN_DIR"
 }
 
+# Connections a worker's socket holds waiting for a thread (spawn-fcgi -b; the
+# systemd socket unit's Backlog= says the same, Tests/Docs checks it): above
+# nginx's upstream connections at the overload the benchmark sends (2,048), so
+# nginx is never refused (EAGAIN, a 502); Linux caps it at net.core.somaxconn.
+WORKER_BACKLOG=4096
+
 worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
 # The socket worker N creates and serves its metrics on (Prometheus text), reached
 # by nginx's internal metrics listener.
@@ -346,7 +352,7 @@ start_worker() {
     setsid bash -c '
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
-            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
+            spawn-fcgi -n -s "$1" -b "${11}" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
                 --metrics "${10}" --metrics-socket "$9" >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
@@ -355,7 +361,7 @@ start_worker() {
             sleep 0.5
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
-        "$(worker_metrics_socket "$index")" "$METRICS" \
+        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" \
         </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }

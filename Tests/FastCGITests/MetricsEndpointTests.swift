@@ -256,11 +256,19 @@ struct MetricsEndpointTests {
         #expect(started <= now + 1 && started > now - 24 * 3600, "started \(started), now \(now)")
         // CPU time only goes up, by what was spent since the last sample.
         let cpuBefore = try #require(samples["process_cpu_seconds_total"])
+        // Spin until this thread alone has spent 0.2 s of CPU (wall time says nothing
+        // on a loaded machine), within a generous deadline.
+        func threadCPU() -> Double {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        }
         var spin = 0.0
-        let spinUntil = Date().addingTimeInterval(0.3)
-        while Date() < spinUntil { spin += sin(spin) + 1 }
+        let spinFrom = threadCPU()
+        let deadline = Date().addingTimeInterval(60)
+        while threadCPU() < spinFrom + 0.2 && Date() < deadline { spin += sin(spin) + 1 }
         process.sample()
         let cpuAfter = try #require(MeteredServers.samples(registry.emitToString())["process_cpu_seconds_total"])
-        #expect(cpuAfter >= cpuBefore + 0.1, "spun 0.3 s: \(cpuBefore) -> \(cpuAfter) (\(spin > 0))")
+        #expect(cpuAfter >= cpuBefore + 0.19, "spun 0.2 s of CPU: \(cpuBefore) -> \(cpuAfter) (\(spin > 0))")
     }
 }
