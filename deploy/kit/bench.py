@@ -5,8 +5,10 @@ Seeds realistic data, runs each wrk scenario through nginx over plain HTTP and
 HTTPS against the default deployment (deploy/lib.sh's worker count and threads),
 and over HTTP against a one-worker stack on the same database; every scenario
 run sits right after a C floor run of its own. Then rows that miss the read
-cache, overload rows (256 to 2,048 connections, each beside the floor at the
-same count, with a /health prober), HTTP/2 rows with h2load, growth (deep vs
+cache, the metrics' cost (health and list tracks against a copy of the default
+deployment with metrics off, in alternating rounds), overload rows (256 to 2,048
+connections, each beside the floor at the same count, with a /health prober),
+HTTP/2 rows with h2load, growth (deep vs
 shallow page, adding to a large vs a small collection), worker memory and a full
 10,000-track reorder; prints the tables and writes them to var/bench/
 (results.md, results.json). Any unexpected status fails the run.
@@ -97,6 +99,11 @@ PROBE_SOURCE = "127.0.0.3"
 # HTTP/2 (h2load): 32 connections with one stream each (as wrk's 32
 # connections), and 4 connections with 8 streams each (32 in flight, multiplexed).
 H2_CONFIGS = [(32, 1), (4, 8)]
+# The scenarios run against the default deployment with metrics off too
+# (MUSIC_METRICS=off), and the issue's bound on the metrics' cost: on/off
+# throughput at least METRICS_MIN_RATIO.
+METRICS_SCENARIOS = ["health", "list tracks (10-track, limit 50)"]
+METRICS_MIN_RATIO = 0.97
 # nginx's keepalive_requests, its default (nginx.conf.template sets none): the
 # requests an HTTP/2 connection serves before nginx closes it.
 H2_REQUESTS_PER_CONNECTION = 1000
@@ -182,7 +189,7 @@ def cpu_seconds(pids):
         try:
             with open(f"/proc/{pid}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # a process that ended (ESRCH while it exits)
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return ticks / os.sysconf("SC_CLK_TCK")
@@ -213,7 +220,7 @@ class Side:
                     with open(f"/proc/{entry}/stat") as handle:
                         if handle.read().rsplit(")", 1)[1].split()[1] == master:
                             nginx.append(int(entry))
-                except (FileNotFoundError, IndexError):
+                except (FileNotFoundError, ProcessLookupError, IndexError):  # ended meanwhile
                     continue
         return {"worker": self.workers(), "nginx": nginx}
 
@@ -411,6 +418,7 @@ def estimate_seconds(duration, rounds, overload_connections, memory_requests):
     runs = rounds * (standard * 3 + miss * 2)  # HTTP: floor, default and one-worker
     runs += rounds * (standard + miss) * 2  # HTTPS: floor and default
     runs += rounds * len(H2_CONFIGS) * 4 * 2  # HTTP/2: floor and default
+    runs += rounds * len(METRICS_SCENARIOS) * 2  # metrics on and off
     seconds = runs * (duration + 0.5)
     seconds += 2 * len(overload_connections) * 2 * (overload_seconds(duration) + 2)
     # Seeding, growth, reorder; the memory runs at some 10,000 requests a second.
@@ -450,6 +458,9 @@ def main():
     parser.add_argument("--floor-worker-pid-file", required=True)
     parser.add_argument("--floor-nginx-pid-file", required=True)
     parser.add_argument("--floor-error-log", required=True)
+    parser.add_argument("--off-http-port", type=int, required=True, help="the default deployment with metrics off")
+    parser.add_argument("--off-worker-pid-files", required=True)
+    parser.add_argument("--off-nginx-pid-file", required=True)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--overload-connections", default="256,1024,2048")
@@ -607,6 +618,9 @@ def main():
         cache_notes[name] = {"targets": size, "hits": hits, "misses": misses,
                              "hit_ratio": hits / (hits + misses) if cache[name] and hits + misses else None}
 
+    off = Side("metrics off", args.off_http_port, None, args.off_worker_pid_files.split(","), args.off_nginx_pid_file, None)
+    metrics = metrics_overhead(args, [(name, env) for name, env in scenarios if name in METRICS_SCENARIOS], default, off,
+                               failures)
     overload = overload_rows(args, default, floor_side, key, base, c, add_env, run, overload_connections, failures)
     http2 = http2_rows(args, default, floor_side, key, base, c, failures)
 
@@ -681,8 +695,39 @@ def main():
     memory["growth_percent"] = max((memory["after_second_kib"][p] - memory["after_first_kib"][p]) * 100
                                    / memory["after_first_kib"][p] for p in memory["after_first_kib"])
 
-    report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2, growth, reorder_ms, memory, failures)
+    report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overload, http2, growth, reorder_ms, memory,
+           failures)
     return 1 if failures else 0
+
+
+def metrics_overhead(args, scenarios, on, off, failures):
+    """Each scenario against the default deployment (metrics on) and its copy with
+    metrics off (same database, same nginx configuration), HTTP, in rounds whose
+    order alternates (on then off, off then on), so that a slow spell of the shared
+    machine weighs on both sides. The ratio is on/off of the sides' median req/s."""
+    sides = {"on": on, "off": off}
+    results = []
+    for name, env in scenarios:
+        runs = {"on": [], "off": []}
+        for round_number in range(1, args.rounds + 1):
+            for side in (["on", "off"] if round_number % 2 else ["off", "on"]):
+                log(f"{name}, metrics {side} (http, round {round_number} of {args.rounds})")
+                runs[side].append(wrk(sides[side].url("http") + env["BENCH_PATH"], args.duration, 32, env,
+                                      sides[side].processes()))
+        for side, side_runs in runs.items():
+            for run in side_runs:
+                count = unexpected_count(run)
+                if count:
+                    failures.append(f"{name} (metrics {side}): {count} unexpected answers {run['statuses']} {run['socket_errors']}")
+        row = {"scenario": name, "proto": "http"}
+        for side, side_runs in runs.items():
+            row[f"{side}_rps"] = statistics.median(r["rps"] for r in side_runs)
+            row[f"{side}_p99_ms"] = statistics.median(r["p99_us"] for r in side_runs) / 1000
+            row[f"{side}_worker_cpu_us"] = statistics.median(r["cpu_us"]["worker"] for r in side_runs)
+            row[f"rounds_{side}_rps"] = [r["rps"] for r in side_runs]
+        row["ratio"] = row["on_rps"] / row["off_rps"]
+        results.append(row)
+    return results
 
 
 def overload_rows(args, default, floor_side, key, base, c, add_env, run, connection_counts, failures):
@@ -776,7 +821,8 @@ def main_table(rows):
     return lines
 
 
-def report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2, growth, reorder_ms, memory, failures):
+def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overload, http2, growth, reorder_ms, memory,
+           failures):
     by = {(row["scenario"], row["proto"]): row for row in rows}
     ratio = lambda name, proto="http": by[(name, proto)]["ratio"]
     deep = growth["deep page"]["p50_us"] / growth["shallow page"]["p50_us"]
@@ -799,6 +845,8 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2,
     ]
     for name, value in writes.items():
         targets.append((f"{name.split(' (')[0]}: {args.workers} workers >= 0.95x 1 worker (HTTP)", f"{value:.2f}x", value >= 0.95))
+    targets += [(f"{row['scenario']}: metrics on >= {METRICS_MIN_RATIO}x off (HTTP)", f"{row['ratio']:.3f}x",
+                 row["ratio"] >= METRICS_MIN_RATIO) for row in metrics]
     targets += [
         ("overload: no errors or timeouts", "none" if overload_clean else
          f"{sum(e['non_2xx'] for e in served):,} non-2xx, {sum(e['timeouts'] for e in served):,} timeouts, "
@@ -839,6 +887,15 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2,
     lines += main_table(one_rows)
     lines += ["", f"Writes, {args.workers} workers against 1 (per round, the two runs beside the same floor run; median): "
               + ", ".join(f"{name} {value:.2f}x" for name, value in writes.items()) + "."]
+    lines += ["", f"Metrics on (the default deployment above) and off (the same deployment with MUSIC_METRICS=off, on "
+              f"the same database behind the same nginx configuration), HTTP, {args.rounds} rounds alternating which side "
+              "runs first; on/off: the ratio of the sides' median req/s; worker CPU: all the worker processes'.", "",
+              "| metrics on / off | req/s on | req/s off | on/off | p99 ms on | p99 ms off | worker CPU us/req on | off |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in metrics:
+        lines.append(f"| {row['scenario']} | {row['on_rps']:,.0f} | {row['off_rps']:,.0f} | {row['ratio']:.3f} "
+                     f"| {row['on_p99_ms']:.2f} | {row['off_p99_ms']:.2f} | {row['on_worker_cpu_us']:.0f} "
+                     f"| {row['off_worker_cpu_us']:.0f} |")
     lines += ["", f"Overload (default deployment, HTTP): wrk -t1 -cN -d{overload_seconds(args.duration)}s --timeout "
               f"{OVERLOAD_TIMEOUT_S}s, each run right after the floor's at the same count (the floor given the add-track "
               f"requests for the add rows); non-2xx: answers other than 2xx; timeouts: no answer within "
@@ -889,6 +946,7 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, overload, http2,
         handle.write(text)
     with open(os.path.join(args.out, "results.json"), "w") as handle:
         json.dump({"rows": rows, "one_worker_rows": one_rows, "writes_vs_one_worker": writes, "cache_miss": cache_notes,
+                   "metrics_overhead": metrics,
                    "overload": overload, "http2": http2, "growth": growth, "reorder_ms": reorder_ms, "memory": memory,
                    "targets": [{"target": n, "measured": v, "met": m} for n, v, m in targets], "failures": failures},
                   handle, indent=2)
