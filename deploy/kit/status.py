@@ -11,7 +11,6 @@ import argparse
 import concurrent.futures
 import http.client
 import math
-import os
 import re
 import sys
 import time
