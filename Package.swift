@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // The metrics API (CoreMetrics): the libraries make their handles from a
+        // `MetricsFactory`; the exporter, swift-prometheus, is chosen by music-fcgi.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's libfcgi (libfcgi-dev), bridged as a system library: nothing vendored.
@@ -29,11 +33,16 @@ let package = Package(
         // Public and inlinable, like MusicCore's RowMapping: as `package` declarations
         // the generic ones were called unspecialized from the stores (docs/performance.md).
         .target(name: "MusicSupport"),
+        // The listen backlog as Linux reports it (sock_diag netlink, TCP_INFO): the
+        // netlink structs live in linux/ headers Glibc's module does not cover, and
+        // NLMSG_* are function-like macros Swift cannot import.
+        .target(name: "CSocketBacklog"),
         // The worker loop: threads blocking in FCGX_Accept_r. Knows nothing of music.
         .target(
             name: "FastCGI",
             dependencies: [
-                "CFastCGI", "MusicSupport",
+                "CFastCGI", "MusicSupport", "CSocketBacklog",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,6 +66,7 @@ let package = Package(
             name: "MusicSQLite",
             dependencies: [
                 "MusicCore", "MusicSupport", "CSQLiteConfig",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -69,7 +79,10 @@ let package = Package(
         // The `Store` on PostgreSQL through libpq: several worker hosts, one database.
         .target(
             name: "MusicPostgres",
-            dependencies: ["MusicCore", "MusicSupport", "CLibPQ"]
+            dependencies: [
+                "MusicCore", "MusicSupport", "CLibPQ",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         // Chooses and opens a store from --database-url / --db.
         .target(
@@ -81,6 +94,7 @@ let package = Package(
             name: "MusicAPI",
             dependencies: [
                 "MusicCore", "MusicSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -90,6 +104,8 @@ let package = Package(
             dependencies: [
                 "FastCGI", "MusicAPI", "MusicStores", "MusicSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -105,7 +121,10 @@ let package = Package(
         // The store the tests run on: SQLite, or PostgreSQL with MUSIC_TEST_DATABASE_URL.
         .target(
             name: "StoreTestSupport",
-            dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"],
+            dependencies: [
+                "MusicCore", "MusicSQLite", "MusicPostgres",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Tests/StoreTestSupport"
         ),
         .testTarget(
@@ -113,6 +132,7 @@ let package = Package(
             dependencies: [
                 "MusicSQLite", "MusicPostgres", "MusicStores", "MusicCore", "StoreTestSupport",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
@@ -120,6 +140,7 @@ let package = Package(
             dependencies: [
                 "MusicAPI", "MusicSQLite", "MusicCore", "StoreTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -127,6 +148,8 @@ let package = Package(
             name: "FastCGITests",
             dependencies: [
                 "FastCGI",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]

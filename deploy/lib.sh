@@ -9,6 +9,9 @@
 #   MUSIC_HTTPS_PORT  HTTPS                                        [8443]
 #   MUSIC_WORKERS     worker processes, one socket each            [2]
 #   MUSIC_THREADS     threads per worker                           [64]
+#   MUSIC_METRICS     on or off: the workers collect metrics and serve them on
+#                     $MUSIC_RUN_DIR/metrics/worker-N.sock (off: no-op handlers and
+#                     no metrics socket; deploy/bench compares the two)     [on]
 #   MUSIC_BUILD       release or debug                             [release]
 #   MUSIC_DB          the SQLite file                              [$MUSIC_VAR_DIR/music.sqlite]
 #                     (by default a link into the service folder, below)
@@ -47,6 +50,8 @@ HTTP_PORT=${MUSIC_HTTP_PORT:-8080}
 HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
 WORKERS=${MUSIC_WORKERS:-2}
 THREADS=${MUSIC_THREADS:-64}
+METRICS=${MUSIC_METRICS:-on}
+case "$METRICS" in on|off) ;; *) printf 'error: MUSIC_METRICS must be on or off, not %s\n' "$METRICS" >&2; exit 1 ;; esac
 BUILD=${MUSIC_BUILD:-release}
 RATE=${MUSIC_RATE_LIMIT:-100}
 BURST=${MUSIC_RATE_BURST:-200}
@@ -76,7 +81,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs the Debian packages the stack needs, when missing (apt-get update once).
 ensure_packages() {
-    local wanted=(libfcgi-dev libfcgi-bin spawn-fcgi nginx openssl curl libsqlite3-dev libpq-dev ca-certificates "$@")
+    local wanted=(libfcgi-dev libfcgi-bin spawn-fcgi nginx openssl curl libsqlite3-dev libpq-dev ca-certificates acl "$@")
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -110,7 +115,27 @@ prepare_dirs() {
     install -d -m 0750 -o root -g "$NGINX_USER" "$RUN_DIR"
 }
 
+# Connections a worker's socket holds waiting for a thread (spawn-fcgi -b; the
+# systemd socket unit's Backlog= says the same, Tests/Docs checks it): above
+# nginx's upstream connections at the overload the benchmark sends (2,048), so
+# nginx is never refused (EAGAIN, a 502); Linux caps it at net.core.somaxconn.
+WORKER_BACKLOG=4096
+
 worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
+# The socket worker N creates and serves its metrics on (Prometheus text), reached
+# by nginx's internal metrics listener.
+worker_metrics_socket() { printf '%s/metrics/worker-%s.sock' "$RUN_DIR" "$1"; }
+
+# The folder of the metrics sockets. Unlike the request sockets, which spawn-fcgi
+# creates as root, the workers create these themselves: the folder is the service
+# user's, group nginx's user, setgid (a socket gets nginx's group; at mode 0660
+# only the workers and nginx can connect). The service user also needs to pass
+# through $RUN_DIR (root:nginx 0750): an ACL entry lets it search that folder and
+# nothing more (no listing; others still get nothing). Needs ensure_service_user.
+prepare_metrics_dir() {
+    setfacl -m "u:$SERVICE_USER:x" "$RUN_DIR"
+    install -d -m 2750 -o "$SERVICE_USER" -g "$NGINX_USER" "$RUN_DIR/metrics"
+}
 
 # nginx's temp files, above all the answers it takes off the workers for slow
 # readers: on disk, not in $RUN_DIR (tmpfs on most hosts: RAM). $VAR/nginx-temp
@@ -148,7 +173,7 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} index file name temp
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} index file name temp
     mkdir -p "$output"
     # NGINX_TEMP_DIR: a caller's own folder instead (deploy/package renders files only).
     temp=${NGINX_TEMP_DIR:-$(nginx_temp_dir)}
@@ -161,12 +186,14 @@ render_nginx() {
         # failed connect costs one retry on the other worker, and the restarted
         # worker is used again at once.
         upstreams+="server unix:$(worker_socket "$index") max_fails=0;"
+        # Writes: the first worker, the others only when it refuses (nginx.conf).
+        writers+="server unix:$(worker_socket "$index")$([ "$index" = 1 ] || echo ' backup') max_fails=0;"
     done
     for file in "$ROOT"/nginx/*; do
         name=$(basename "$file" .template)
         sed -e "s|@VAR@|$VAR|g" -e "s|@NGINX@|$output|g" \
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
-            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@WRITE_UPSTREAMS@|$writers|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
@@ -211,6 +238,7 @@ remove_service_state() {
 prepare_service_state() {
     local folder suffix
     ensure_service_user
+    prepare_metrics_dir
     folder=$(service_dir)
     mkdir -p "$(dirname "$folder")"
     install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$folder"
@@ -252,7 +280,8 @@ own_database() {
 # Starts worker N under a small supervisor that restarts it when it dies.
 # spawn-fcgi creates the socket (0660, owned by www-data), drops to the service
 # user (-u/-g) and execs the worker in place (-n), so the pid written is the
-# worker's own. Needs prepare_service_state first.
+# worker's own. The worker creates its metrics socket, $(worker_metrics_socket N),
+# itself. Needs prepare_service_state first.
 start_worker() {
     local index=$1 socket
     socket=$(worker_socket "$index")
@@ -260,8 +289,8 @@ start_worker() {
     setsid bash -c '
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
-            spawn-fcgi -n -s "$1" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
-                >> "$0/log/worker-$6.log" 2>&1 &
+            spawn-fcgi -n -s "$1" -b "${11}" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
+                --metrics "${10}" --metrics-socket "$9" >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
             [ -e "$0/run/stopping" ] && break
@@ -269,6 +298,7 @@ start_worker() {
             sleep 0.5
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
+        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" \
         </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }
@@ -306,7 +336,7 @@ stop_stack() {
     for file in "$VAR"/run/supervisor-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
     for file in "$VAR"/run/worker-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
     stop_pid_file "$VAR/run/nginx.pid" QUIT
-    rm -f "$RUN_DIR"/worker-*.sock
+    rm -f "$RUN_DIR"/worker-*.sock "$RUN_DIR"/metrics/worker-*.sock
 }
 
 # --- A private PostgreSQL server (tests, cluster test, bench --store postgres) ---

@@ -5,7 +5,8 @@ installed unit files themselves, not restated:
   music-fcgi@N.socket   ListenStream, SocketUser/SocketGroup/SocketMode, Backlog,
                         DirectoryMode: the socket is created once and kept open
                         for as long as this process runs, across worker restarts
-  music-fcgi@N.service  ExecStart run as User/Group with the listening socket on
+  music-fcgi@N.service  ExecStartPre with "+" (run as root), then
+                        ExecStart run as User/Group with the listening socket on
                         standard input (StandardInput=socket), Environment= then
                         EnvironmentFile= (optional with "-"), KillSignal on stop,
                         SIGKILL after TimeoutStopSec, Restart=always after RestartSec
@@ -29,6 +30,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -138,6 +140,10 @@ class Worker:
             self.stopping = False
             unit = parse_unit("music-fcgi@.service")
             assert last(unit, "StandardInput") == "socket"
+            for pre in unit.get("ExecStartPre", []):
+                # Only the privileged form is used (and emulated): "+" runs as root.
+                assert pre.startswith("+"), f"ExecStartPre={pre}: only '+' commands are emulated"
+                subprocess.run(shlex.split(pre[1:].replace("%i", self.instance)), check=True)
             self.pid = spawn(unit, self.instance, self.socket.fileno(),
                              os.path.join(self.log_dir, f"music-fcgi@{self.instance}.log"))
             self.starts += 1

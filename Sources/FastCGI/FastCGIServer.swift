@@ -1,4 +1,5 @@
 import CFastCGI
+import CoreMetrics
 import HTTPTypes
 import Logging
 import MusicSupport
@@ -33,6 +34,9 @@ package final class FastCGIServer: Sendable {
         /// Largest body read into memory; a larger declared body is answered
         /// through `FastCGIResponder.respondToOversizedBody` without reading it.
         package var maxBodyBytes: Int
+        /// For a socket the worker opens itself (--socket, --listen): as deploy/lib.sh's
+        /// WORKER_BACKLOG for the sockets spawn-fcgi and systemd open (Linux caps it
+        /// at net.core.somaxconn).
         package var backlog: Int32
         /// How long in-flight requests may run after a shutdown begins.
         package var drainTimeoutSeconds: Double
@@ -46,7 +50,7 @@ package final class FastCGIServer: Sendable {
             socket: ListeningSocket = .inherited,
             threads: Int = 64,
             maxBodyBytes: Int = 1 << 20,
-            backlog: Int32 = 1024,
+            backlog: Int32 = 4096,
             drainTimeoutSeconds: Double = 4.5,
             peers: PeerPolicy? = nil,
             tcpTimeouts: TCPConnectionTimeouts = .standard
@@ -69,12 +73,25 @@ package final class FastCGIServer: Sendable {
     private let acceptFailureLoggedAt = Atomic<Int64>(-1)
     /// The listening socket if the worker opened it itself (--socket, --listen), else -1.
     private let ownListeningFD = Atomic<Int32>(-1)
+    /// The listening socket being served (own or handed over), else -1: its backlog is read at scrape time.
+    private let listeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
+    let metrics: WorkerMetrics
 
-    package init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger) {
+    /// `metricsFactory` makes the worker loop's metric handles, once; a server whose
+    /// own traffic must not count (the metrics endpoint's) passes `NOOPMetricsHandler.instance`.
+    package init(configuration: Configuration, responder: any FastCGIResponder, logger: Logger,
+                 metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
+        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory)
+    }
+
+    /// Publishes the worker loop's gauges (threads busy, kept alive, the listen
+    /// backlog read from the kernel now). Called before each scrape.
+    package func sampleMetrics() {
+        metrics.sampleGauges(listening: listeningFD.load(ordering: .acquiring))
     }
 
     package var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
@@ -92,6 +109,7 @@ package final class FastCGIServer: Sendable {
         }
         AcceptWakeSignal.install()
         if configuration.socket != .inherited { ownListeningFD.store(fd, ordering: .releasing) }
+        listeningFD.store(fd, ordering: .releasing)
 
         let finished = Countdown(count: configuration.threads)
         let created = (0..<configuration.threads).map { _ in WorkerSlot() }
@@ -108,6 +126,7 @@ package final class FastCGIServer: Sendable {
         finished.waitUntilZero(orShutdownPlus: configuration.drainTimeoutSeconds, shuttingDown: { self.isShuttingDown })
         // A socket handed over (systemd, spawn-fcgi) stays open and untouched: the
         // next worker serves it, and connections waiting in its backlog go there.
+        listeningFD.store(-1, ordering: .releasing)
         if configuration.socket != .inherited { close(fd) }
         logger.info("stopped")
     }
@@ -141,7 +160,8 @@ package final class FastCGIServer: Sendable {
         let request = slot.request
         defer { FCGX_Free(request, 1) }
         while true {
-            if request.pointee.ipcFd < 0 {
+            let keptAlive = request.pointee.ipcFd >= 0
+            if !keptAlive {
                 // A connection accepted here is served even if a shutdown begins
                 // meanwhile: its request may already be on the wire.
                 guard let connection = accept(slot, listening: listening, tcp: tcp) else { return }
@@ -152,14 +172,37 @@ package final class FastCGIServer: Sendable {
             } else {
                 // A kept-alive connection: wait for nginx's next request on it.
                 guard slot.enterWaitingOnConnection(unless: { isShuttingDown }) else { return }
+                metrics.waitingOnKeptAliveConnection()
             }
             let status = FCGX_Accept_r(request)
             slot.leave()
+            if keptAlive { metrics.doneWaitingOnKeptAliveConnection() }
             // The connection ended before a whole request arrived: libfcgi closed it.
             guard status >= 0 else { continue }
+            metrics.requestStarted()
             handle(request)
+            if request.pointee.keepConnection != 0 && mustServeBacklogFirst(listening) {
+                request.pointee.keepConnection = 0
+                metrics.yieldedKeptAliveConnection()
+            }
             FCGX_Finish_r(request)
+            metrics.requestFinished()
         }
+    }
+
+    /// Whether this thread should close its kept-alive connection and take the
+    /// oldest connection waiting in the backlog instead: true when no thread is in
+    /// `accept` and one is waiting. Under overload (more nginx connections than
+    /// threads), a thread that keeps its connection serves nginx's next request on
+    /// it at once, while connections in the backlog wait for a thread that goes
+    /// back to `accept`, which none does: kept-alive connections took turns and the
+    /// backlog's requests waited seconds (docs/performance.md, "Overload"). Closing
+    /// sends nginx's next request through the backlog, in arrival order. With a
+    /// thread in `accept`, the backlog is empty and costs no system call here.
+    private func mustServeBacklogFirst(_ listening: Int32) -> Bool {
+        guard metrics.accepting.load(ordering: .relaxed) == 0 else { return false }
+        var descriptor = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLIN) != 0
     }
 
     /// Accepts one connection, close-on-exec (a crashing worker starts the Swift
@@ -170,6 +213,7 @@ package final class FastCGIServer: Sendable {
             guard slot.enterAccepting(unless: { isShuttingDown }) else { return nil }
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            metrics.enteringAccept()
             AcceptWakeSignal.unblock()
             let connection = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -178,6 +222,7 @@ package final class FastCGIServer: Sendable {
             }
             let error = errno
             AcceptWakeSignal.block()
+            metrics.leftAccept(gotConnection: connection >= 0)
             slot.leave()
             guard connection >= 0 else {
                 // Our own socket shut down for the stop (EINVAL), or woken by the signal.

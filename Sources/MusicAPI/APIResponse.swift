@@ -4,6 +4,8 @@ import HTTPTypes
 package struct APIResponse: Sendable {
     package var head: HTTPResponse
     package var body: [UInt8]
+    /// An answer replayed for a repeated `Idempotency-Key` (counted by `HTTPMetrics`).
+    var replayed = false
 
     package init(head: HTTPResponse, body: [UInt8]) {
         self.head = head

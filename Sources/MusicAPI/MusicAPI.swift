@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTPTypes
 import Logging
 import MusicCore
@@ -23,11 +24,15 @@ package final class MusicAPI: Sendable {
     let healthCheck: HealthCheck
     let readCache = ReadCache()
     let admittedKeys = AdmittedKeys()
+    let metrics: HTTPMetrics
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
 
+    /// `metrics`: where the handles come from, by default the process's factory
+    /// (bootstrap it before this, as music-fcgi does; tests pass their own).
     package init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
-                openAPIDocument: [UInt8]? = nil) {
+                openAPIDocument: [UInt8]? = nil, metrics: any MetricsFactory = MetricsSystem.factory) {
+        self.metrics = HTTPMetrics(router: router, factory: metrics)
         self.openAPIDocument = openAPIDocument
         self.store = store
         self.clock = clock
@@ -48,6 +53,7 @@ package final class MusicAPI: Sendable {
         do {
             response = try route(&context)
         } catch let error as MusicError {
+            if let failure = authFailure(error, context: context) { metrics.count(failure) }
             response = errorResponse(APIError(error), context: context)
         } catch let error as APIError {
             response = errorResponse(error, context: context)
@@ -58,23 +64,57 @@ package final class MusicAPI: Sendable {
             logger.error("unhandled error", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
             response = errorResponse(.internalError, context: context)
         }
-        log(context, response, started: started)
+        finish(context, response, started: started)
         return response
+    }
+
+    /// Counts and logs a request answered.
+    private func finish(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
+        let nanoseconds = monotonicNanoseconds() &- started
+        metrics.count(context.metrics, status: response.head.status.code, nanoseconds: nanoseconds)
+        if response.replayed { metrics.idempotentReplays.increment() }
+        log(context, response, nanoseconds: nanoseconds)
+    }
+
+    /// The kind of an authentication refusal, for `music_auth_failures_total`; nil for other errors.
+    private func authFailure(_ error: MusicError, context: RequestContext) -> HTTPMetrics.AuthFailure? {
+        switch error {
+        case .authenticationRequired: return .missing
+        // PresentedKey refuses a malformed key with the same error the store gives an unknown one.
+        case .invalidAPIKey: return APIKey.isWellFormed(context.apiKey ?? "") ? .unknown : .malformed
+        case .apiKeyDeactivated: return .revoked
+        case .organizationAccessDenied: return .forbidden
+        case .insufficientPermissions: return .insufficientPermissions
+        default: return nil
+        }
     }
 
     /// The answer to a body over the cap, which the FastCGI layer has not read.
     package func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
+        let started = monotonicNanoseconds()
         var context = RequestContext(request: request, body: [])
-        context.loggedPath = loggedPath(of: context.target)
+        // Logged and counted under the route the path names, as `route` would.
+        if let segments = context.target.segments {
+            switch router.match(method: request.method, path: segments) {
+            case .found(_, let route, let position), .methodNotAllowed(let route, let position):
+                context.loggedPath = route.loggedPath(context.target.rawPath)
+                context.metrics = metrics.row(position)
+            case .notFound:
+                break
+            }
+        }
         let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
-        log(context, response, started: monotonicNanoseconds())
+        finish(context, response, started: started)
         return response
     }
 
     /// The answer to parameters that do not form an HTTP request.
     package func respondToMalformedRequest(requestID: String) -> APIResponse {
+        let started = monotonicNanoseconds()
         let traceID = "req_" + requestID
-        return APIResponse(status: .badRequest, json: APIError.badRequest.envelope(traceID: traceID, timestamp: clock.now().iso8601), traceID: traceID)
+        let response = APIResponse(status: .badRequest, json: APIError.badRequest.envelope(traceID: traceID, timestamp: clock.now().iso8601), traceID: traceID)
+        metrics.count(nil, status: response.head.status.code, nanoseconds: monotonicNanoseconds() &- started)
+        return response
     }
 
     // MARK: Routing
@@ -99,14 +139,16 @@ package final class MusicAPI: Sendable {
         switch router.match(method: context.request.method, path: segments) {
         case .notFound:
             throw APIError.routeNotFound()
-        case .methodNotAllowed(let route):
+        case .methodNotAllowed(let route, let position):
+            context.metrics = metrics.row(position)
             context.loggedPath = route.loggedPath(context.target.rawPath)
             var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
             response.head.headerFields.append(HTTPField(name: .allow, value: route.allow))
             return response
-        case .found(let found, let foundRoute):
+        case .found(let found, let foundRoute, let position):
             endpoint = found
             route = foundRoute
+            context.metrics = metrics.row(position)
         }
         context.loggedPath = route.loggedPath(context.target.rawPath)
         let parameters = PathParameters(path: segments, pattern: route.segments)
@@ -181,6 +223,8 @@ package final class MusicAPI: Sendable {
         }
         let key = ReadCache.key(keyHash: keyHash, target: target)
         if let entry = readCache.lookup(key, stamp: stamp) {
+            metrics.readCacheHits.increment()
+            context.metrics = entry.metrics
             context.userID = entry.userID
             // Only a routed read's answer is kept, and none of those holds a secret in its path.
             context.loggedPath = context.target.rawPath
@@ -195,10 +239,11 @@ package final class MusicAPI: Sendable {
     /// and the read's snapshot, the stamp has moved since and the entry never serves.
     private func cachedRead(_ context: inout RequestContext,
                             _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
-        guard let (key, stamp) = context.readCacheMiss else { return try compute(&context) }
+        metrics.readCacheMisses.increment()
+        guard let (key, stamp) = context.readCacheMiss, let row = context.metrics else { return try compute(&context) }
         let response = try compute(&context)
         if response.head.status == .ok {
-            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, response: response))
+            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, metrics: row, response: response))
         }
         return response
     }
@@ -209,14 +254,6 @@ package final class MusicAPI: Sendable {
 
     // MARK: Log
 
-    /// The path the log shows for a request that was not routed: as `route` would set it.
-    private func loggedPath(of target: RequestTarget) -> Substring? {
-        guard let segments = target.segments, let route = router.routes.first(where: { $0.matches(segments) }) else {
-            return nil
-        }
-        return route.loggedPath(target.rawPath)
-    }
-
     /// One line per request: trace id, method, path, status, duration, user.
     /// Never the key, never the body, never the query string, never a share
     /// token: the path is the one the router decided on (`loggedPath`), the
@@ -225,9 +262,9 @@ package final class MusicAPI: Sendable {
     /// message in a fixed order (cheaper than metadata, one line per request),
     /// appended piece by piece: string interpolation costs more than the rest of a
     /// health request's logging (docs/performance.md).
-    private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
+    private func log(_ context: RequestContext, _ response: APIResponse, nanoseconds: UInt64) {
         guard logger.logLevel <= .info else { return }
-        let micros = (monotonicNanoseconds() &- started) / 1_000
+        let micros = nanoseconds / 1_000
         var line: [UInt8] = []
         line.reserveCapacity(192)
         line.append(contentsOf: "request trace_id=".utf8)

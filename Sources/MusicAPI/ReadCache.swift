@@ -32,6 +32,8 @@ final class ReadCache: @unchecked Sendable {
     struct Entry {
         let stamp: Int64
         let userID: String?
+        /// What a hit is counted under: the route and endpoint that computed it.
+        let metrics: HTTPMetrics.Row
         let response: APIResponse
     }
 

@@ -16,6 +16,9 @@ struct RequestContext {
     /// A GET the read cache did not answer: the entry's key and the change stamp
     /// read before routing (see `MusicAPI.readCacheProbe`).
     var readCacheMiss: (key: String, stamp: Int64)?
+    /// What the request is counted under, once routing (or the read cache) found
+    /// its route; `nil`: no route took it (`HTTPMetrics.unmatched`).
+    var metrics: HTTPMetrics.Row?
     /// The body parsed ahead of the transaction (`parseBodyAhead`).
     private var parsedBody: Result<JSONBody, any Error>?
 

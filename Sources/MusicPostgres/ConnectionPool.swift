@@ -15,11 +15,15 @@ final class ConnectionPool: @unchecked Sendable {
     private var opened = 0
     private var mutex = pthread_mutex_t()
     private var available = pthread_cond_t()
+    private let metrics: PostgresMetrics
 
-    init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int) {
+    init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int, metrics: PostgresMetrics) {
         self.settings = settings
         self.sessionSetup = sessionSetup
         self.size = size
+        self.metrics = metrics
+        metrics.connections.record(size)
+        metrics.inUse.record(0)
         pthread_mutex_init(&mutex, nil)
         // Timed waits on the monotonic clock, as every deadline here.
         var attributes = pthread_condattr_t()
@@ -39,23 +43,34 @@ final class ConnectionPool: @unchecked Sendable {
     func checkout(until bound: UInt64, deadline: UInt64) throws -> PostgresConnection {
         pthread_mutex_lock(&mutex)
         var wake = timespec(tv_sec: Int(bound / 1_000_000_000), tv_nsec: Int(bound % 1_000_000_000))
+        var waitStarted: UInt64?
+        if idle.isEmpty && opened >= size {
+            metrics.waits.increment()
+            waitStarted = monotonicNanoseconds()
+        }
         while idle.isEmpty && opened >= size {
             if pthread_cond_timedwait(&available, &mutex, &wake) == ETIMEDOUT, idle.isEmpty && opened >= size {
                 pthread_mutex_unlock(&mutex)
+                recordWait(since: waitStarted)
                 throw StoreUnavailableError(reason: "no PostgreSQL connection of the pool's \(size) came free in time")
             }
         }
         if let connection = idle.popLast() {
+            metrics.inUse.record(opened - idle.count)
             pthread_mutex_unlock(&mutex)
+            recordWait(since: waitStarted)
             return connection
         }
         opened += 1
+        metrics.inUse.record(opened - idle.count)
         pthread_mutex_unlock(&mutex)
+        recordWait(since: waitStarted)
         do {
             return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline)
         } catch {
             pthread_mutex_lock(&mutex)
             opened -= 1
+            metrics.inUse.record(opened - idle.count)
             pthread_cond_signal(&available)
             pthread_mutex_unlock(&mutex)
             throw error
@@ -65,7 +80,13 @@ final class ConnectionPool: @unchecked Sendable {
     func checkin(_ connection: PostgresConnection) {
         pthread_mutex_lock(&mutex)
         idle.append(connection)
+        metrics.inUse.record(opened - idle.count)
         pthread_cond_signal(&available)
         pthread_mutex_unlock(&mutex)
+    }
+
+    private func recordWait(since started: UInt64?) {
+        guard let started else { return }
+        metrics.wait.recordNanoseconds(Int64(truncatingIfNeeded: monotonicNanoseconds() &- started))
     }
 }

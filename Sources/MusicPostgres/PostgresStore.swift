@@ -1,4 +1,5 @@
 import CLibPQ
+import CoreMetrics
 import Foundation
 import MusicCore
 import MusicSupport
@@ -34,6 +35,7 @@ package final class PostgresStore: Store, @unchecked Sendable {
     package let limits: PostgresLimits
     /// The transaction open on this thread, if any (an `OpenTransaction`).
     private let openTransactions = ThreadLocalReference<OpenTransaction>()
+    private let metrics: PostgresMetrics
     static let maxAttempts = 8
 
     /// - Parameters:
@@ -42,8 +44,10 @@ package final class PostgresStore: Store, @unchecked Sendable {
     ///   - schema: a schema to work in (created if missing); tests give each store its own.
     ///   - connections: the pool's size for this process.
     ///   - applicationName: shown in `pg_stat_activity` (default: music-fcgi@host name).
+    ///   - metrics: where the pool's metric handles come from (bootstrap the process's
+    ///     factory before this, as music-fcgi does; tests pass their own).
     package init(url: String, schema: String? = nil, connections: Int = 16, applicationName: String? = nil,
-                migrate: Bool = true) throws {
+                migrate: Bool = true, metrics: any MetricsFactory = MetricsSystem.factory) throws {
         // Both are spliced into SQL text: only plain characters pass.
         let plain = { (name: String, extra: String) in
             name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || extra.contains($0)) }
@@ -57,7 +61,9 @@ package final class PostgresStore: Store, @unchecked Sendable {
         limits = settings.limits
         var setup = "SET application_name TO '\(application)'; \(settings.limits.sessionSettings)"
         if let schema { setup += "; SET search_path TO \(schema)" }
-        pool = ConnectionPool(settings: settings, sessionSetup: setup, size: max(1, connections))
+        let metrics = PostgresMetrics(factory: metrics)
+        self.metrics = metrics
+        pool = ConnectionPool(settings: settings, sessionSetup: setup, size: max(1, connections), metrics: metrics)
         if let schema {
             // Once, before any session sets its search_path to it.
             // Under the migrations' lock: two CREATE SCHEMA IF NOT EXISTS at once can
@@ -156,7 +162,10 @@ package final class PostgresStore: Store, @unchecked Sendable {
         var attempt = 1
         var reopened = false
         while true {
-            if connection.isBroken { try connection.reset() }
+            if connection.isBroken {
+                metrics.reconnects.increment()
+                try connection.reset()
+            }
             connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
             // The thread-local slot does not retain it: keep it alive until the slot is cleared.
@@ -171,6 +180,7 @@ package final class PostgresStore: Store, @unchecked Sendable {
                 openTransactions.set(nil)
                 connection.rollback()
                 reopened = true
+                metrics.reconnects.increment()
                 try connection.reset()
             } catch is LostBeforeFirstStatement {
                 openTransactions.set(nil)
@@ -181,6 +191,7 @@ package final class PostgresStore: Store, @unchecked Sendable {
                 connection.rollback()
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1
+                    metrics.retries.increment()
                     // A short, growing, jittered pause lets the other transaction finish.
                     usleep(UInt32.random(in: 0...UInt32(200 * attempt)))
                     continue

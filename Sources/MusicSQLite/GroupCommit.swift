@@ -52,6 +52,9 @@ final class GroupCommit: @unchecked Sendable {
         var waiters: [Waiter] = []
         /// Set by the writer before it posts the first caller; read by each caller after its wait.
         var commitError: (any Error)?
+        /// When the writer began the batch (monotonic ns): set before its BEGIN,
+        /// read by each caller after its wait, for `music_write_wait_seconds`.
+        var startedAt: UInt64 = 0
 
         func finish(_ error: (any Error)?) {
             commitError = error
@@ -84,9 +87,12 @@ final class GroupCommit: @unchecked Sendable {
     /// Runs right after each group transaction's BEGIN, on the writer thread.
     private let transactionBegan: (Database, StatementCache) throws -> Void
 
-    init(writer: DatabaseQueue, statements: StatementCache,
+    private let metrics: WriteMetrics
+
+    init(writer: DatabaseQueue, statements: StatementCache, metrics: WriteMetrics,
          transactionBegan: @escaping (Database, StatementCache) throws -> Void = { _, _ in }) {
         self.writer = writer
+        self.metrics = metrics
         self.statements = statements
         self.transactionBegan = transactionBegan
         pthread_mutex_init(&mutex, nil)
@@ -118,6 +124,7 @@ final class GroupCommit: @unchecked Sendable {
         try withoutActuallyEscaping(body) { body in
             let outcome = Outcome<T>()
             let waiter = Waiter()
+            let queuedAt = monotonicNanoseconds()
             let batch = enqueue(Pending { db in
                 outcome.result = Result { try body(db) }
                 if case .failure = outcome.result { return true }
@@ -126,6 +133,8 @@ final class GroupCommit: @unchecked Sendable {
             waiter.wait()
             // Wake the callers this one is responsible for before anything else.
             batch.wakeAfter(waiter.index)
+            // Recorded here rather than by the writer, the one thread every write waits for.
+            metrics.wait.recordNanoseconds(Int64(truncatingIfNeeded: batch.startedAt &- min(queuedAt, batch.startedAt)))
             if let error = batch.commitError { throw error }
             return try outcome.result!.get()
         }
@@ -150,6 +159,7 @@ final class GroupCommit: @unchecked Sendable {
         batch.members.append(pending)
         waiter.index = batch.waiters.count
         batch.waiters.append(waiter)
+        metrics.queueDepth.record(batch.members.count)
         if batch.members.count == 1 { pthread_cond_signal(&work) }
         return batch
     }
@@ -166,10 +176,13 @@ final class GroupCommit: @unchecked Sendable {
             if open.members.isEmpty && stopping { break }
             let batch = open
             open = Batch()
+            metrics.queueDepth.record(0)
             pthread_mutex_unlock(&mutex)
             pthread_mutex_lock(&writerLock)
+            batch.startedAt = monotonicNanoseconds()
             let error = commit(batch.members)
             pthread_mutex_unlock(&writerLock)
+            metrics.batchSize.record(batch.members.count)
             // The writes' closures must not outlive their callers' `write`.
             batch.members = []
             batch.finish(error)
@@ -201,7 +214,9 @@ final class GroupCommit: @unchecked Sendable {
                         }
                         try control.execute(.releaseSavepoint, [])
                     }
+                    let committing = monotonicNanoseconds()
                     try control.execute(.commit, [])
+                    metrics.commitDuration.recordNanoseconds(Int64(truncatingIfNeeded: monotonicNanoseconds() &- committing))
                     return nil
                 } catch {
                     if db.isInsideTransaction { try? control.execute(.rollback, []) }

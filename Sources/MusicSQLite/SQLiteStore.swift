@@ -1,3 +1,4 @@
+import CoreMetrics
 import CSQLiteConfig
 import Foundation
 import GRDB
@@ -38,7 +39,9 @@ package final class SQLiteStore: Store, @unchecked Sendable {
     private let openWrite = ThreadLocalReference<Database>()
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    package init(path: String, migrate: Bool = true) throws {
+    /// `metrics`: where the writer's metric handles come from (bootstrap the
+    /// process's factory before this, as music-fcgi does; tests pass their own).
+    package init(path: String, migrate: Bool = true, metrics: any MetricsFactory = MetricsSystem.factory) throws {
         _ = Self.tuneSQLiteOnce
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -55,7 +58,7 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         writer = try DatabaseQueue(path: path, configuration: writerConfiguration)
         try Self.switchToWAL(writer)
         let writerCredentials = self.writerCredentials
-        groupCommit = GroupCommit(writer: writer, statements: writerStatements) { db, statements in
+        groupCommit = GroupCommit(writer: writer, statements: writerStatements, metrics: WriteMetrics(factory: metrics)) { db, statements in
             let version = try SQLiteTransaction(db: db, statements: statements).first(.dataVersion, []) { $0.int64(0) }
             writerCredentials.transactionBegan(dataVersion: version)
         }

@@ -1,9 +1,12 @@
 import ArgumentParser
+import CoreMetrics
 import FastCGI
 import Foundation
 import Logging
 import MusicAPI
 import MusicStores
+import MusicSupport
+import Prometheus
 
 @main
 struct MusicFCGI: ParsableCommand {
@@ -18,7 +21,8 @@ struct MusicFCGI: ParsableCommand {
             Threads: with nginx's `fastcgi_keep_conn on`, every idle kept-alive upstream
             connection holds one thread. Keep --threads above `keepalive` x nginx worker
             processes plus the requests you expect in flight (the shipped nginx config:
-            keepalive 16 x 2 workers = 32 idle at most; the default 64 leaves 32 for work).
+            reads keepalive 16 + writes 8, x 2 nginx workers = 48 idle at most on the
+            worker taking the writes; the default 64 leaves 16 for work).
             """,
         version: musicCollectionsVersion
     )
@@ -50,13 +54,25 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    enum MetricsSwitch: String, ExpressibleByArgument { case on, off }
+
+    @Option(help: "Collect metrics (on) or not (off: swift-metrics' no-op handlers and no metrics socket; for the benchmark's comparison).")
+    var metrics: MetricsSwitch = .on
+
+    @Option(help: "Serve Prometheus metrics on a unix socket of their own at PATH (mode 0660), answered by one dedicated thread: a scrape never waits behind requests.")
+    var metricsSocket: String?
+
+    @Option(help: "Serve Prometheus metrics on a TCP socket of their own, HOST:PORT (the same peers as --listen: FCGI_WEB_SERVER_ADDRS or --allow-any-peer).")
+    var metricsListen: String?
+
     func validate() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
+        guard metricsSocket == nil || metricsListen == nil else { throw ValidationError("give --metrics-socket or --metrics-listen, not both") }
         guard databaseConnections >= 1, databaseConnections <= 1024 else { throw ValidationError("--database-connections must be between 1 and 1024") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         do {
-            if listen != nil, try peerPolicy() == nil { throw FastCGIServerError.noPeerAllowList }
+            if listen != nil || metricsListen != nil, try peerPolicy() == nil { throw FastCGIServerError.noPeerAllowList }
         } catch let error as FastCGIServerError {
             throw ValidationError(error.description)
         }
@@ -79,6 +95,8 @@ struct MusicFCGI: ParsableCommand {
         defer { logBuffer.flush() }
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, buffer: logBuffer) }
         let logger = Logger(label: "music.fcgi")
+        // Before any library makes its handles (the stores, the API, the worker loop).
+        let registry = metrics == .on ? MetricsSetup.bootstrap() : nil
         let choice = try StoreChoice.resolve(url: databaseURL, sqlitePath: db)
         let store = try choice.open(connections: databaseConnections)
         logger.info("store opened", metadata: ["database": "\(choice.displayName)"])
@@ -106,9 +124,26 @@ struct MusicFCGI: ParsableCommand {
             responder: MusicResponder(api: api),
             logger: logger
         )
+        let metricsEndpoint = registry.flatMap { registry in
+            metricsServer(registry: registry, requestServer: server, api: api, peers: peers)
+        }
+        if metrics == .off, metricsSocket != nil || metricsListen != nil {
+            logger.info("--metrics off: no metrics socket")
+        }
         SignalWatcher.watch { signal in
             logger.info("signal received", metadata: ["signal": "\(signal)"])
+            metricsEndpoint?.shutdown()
             server.shutdown()
+        }
+        let metricsEnded = DispatchSemaphore(value: 0)
+        if let metricsEndpoint {
+            // Its own thread: run() blocks until the endpoint stops.
+            _ = startThread { [logger] in
+                do { try metricsEndpoint.run() } catch {
+                    logger.error("cannot serve metrics", metadata: ["error": "\(error)"])
+                }
+                metricsEnded.signal()
+            }
         }
         do {
             try server.run()
@@ -116,6 +151,31 @@ struct MusicFCGI: ParsableCommand {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
+        if let metricsEndpoint {
+            metricsEndpoint.shutdown()
+            _ = metricsEnded.wait(timeout: .now() + 2)
+            if let metricsSocket { unlink(metricsSocket) }
+        }
         if let socket { unlink(socket) }
+    }
+}
+
+extension MusicFCGI {
+    /// The metrics endpoint: a FastCGI server of its own, one thread, on its own
+    /// socket, so a scrape is answered while every request thread is busy. Its own
+    /// requests do not count in the worker loop's figures (no-op handles).
+    func metricsServer(registry: PrometheusCollectorRegistry, requestServer: FastCGIServer, api: MusicAPI,
+                       peers: PeerPolicy?) -> FastCGIServer? {
+        let listening: ListeningSocket
+        if let metricsSocket { listening = .unix(path: metricsSocket) } else if let metricsListen { listening = .tcp(address: metricsListen) } else { return nil }
+        let responder = MetricsResponder(
+            exposition: MetricsSetup.exposition(registry: registry, server: requestServer, process: ProcessMetrics()),
+            otherwise: MusicResponder(api: api))
+        return FastCGIServer(
+            configuration: .init(socket: listening, threads: 1, maxBodyBytes: 0, backlog: 64,
+                                 drainTimeoutSeconds: 1, peers: peers),
+            responder: responder,
+            logger: Logger(label: "music.metrics"),
+            metricsFactory: NOOPMetricsHandler.instance)
     }
 }

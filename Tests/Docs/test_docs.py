@@ -113,3 +113,12 @@ def test_nothing_points_outside_the_repository(document):
     for needle in ("../shared", "shared/spec"):
         if needle in text:
             pytest.fail(f"{document.relative_to(ROOT)} mentions {needle}")
+
+
+def test_worker_backlog_is_the_same_everywhere():
+    """deploy/lib.sh's WORKER_BACKLOG (spawn-fcgi -b), the systemd socket unit's
+    Backlog= and the worker's own default for --socket/--listen."""
+    lib = re.search(r"^WORKER_BACKLOG=(\d+)$", (ROOT / "deploy" / "lib.sh").read_text(), re.M).group(1)
+    unit = re.search(r"^Backlog=(\d+)$", (ROOT / "deploy" / "systemd" / "music-fcgi@.socket").read_text(), re.M).group(1)
+    server = re.search(r"backlog: Int32 = (\d+),", (ROOT / "Sources" / "FastCGI" / "FastCGIServer.swift").read_text()).group(1)
+    assert lib == unit == server

@@ -175,8 +175,10 @@ def test_executables_run_under_the_units_syscall_filter_and_memory_policy(tmp_pa
     assert demo.returncode == 0, demo.stderr.decode(errors="replace")
 
     socket_path = str(tmp_path / "worker.sock")
+    metrics_path = str(tmp_path / "metrics.sock")
     worker = subprocess.Popen([os.path.join(bin_dir, "music-fcgi"), "--socket", socket_path, "--db", db,
-                               "--threads", "8", "--log-level", "warning"], stderr=subprocess.PIPE,
+                               "--threads", "8", "--log-level", "warning", "--metrics-socket", metrics_path],
+                              stderr=subprocess.PIPE,
                               preexec_fn=seccomp_preexec(*unit_sandbox("music-fcgi@.service")))
     try:
         deadline = time.monotonic() + 20
@@ -188,6 +190,11 @@ def test_executables_run_under_the_units_syscall_filter_and_memory_policy(tmp_pa
         # An authenticated read and the store's threads, then a SIGTERM'd exit
         # (signals to the threads blocked in accept).
         assert fastcgi_get(socket_path, f"/v1/music/{organization}/collections").startswith("Status: 401")
+        # A scrape: the listen backlog (sock_diag netlink) and /proc/self read under the filter.
+        scrape = fastcgi_get(metrics_path, "/internal/metrics/worker-1")
+        assert scrape.startswith("Status: 200"), scrape
+        for sample in ("music_worker_listen_backlog_limit 1024", "music_worker_requests_total 2", "process_open_fds "):
+            assert sample in scrape, scrape
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0, worker.stderr.read().decode(errors="replace")
     finally:

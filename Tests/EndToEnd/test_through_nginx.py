@@ -154,12 +154,42 @@ def test_worker_sockets_are_close_on_exec(stack):
     assert all(cloexec for _, cloexec in sockets), sockets
 
 
+def test_writes_go_to_the_first_worker_and_reads_to_both(stack):
+    """With SQLite, nginx sends every write to worker 1 while it is up (its
+    group commit then batches them all) and reads to both workers."""
+    headers = {"X-API-Key": stack.key}
+    writes, reads = [], []
+    for number in range(12):
+        created = requests.post(f"{stack.api}/collections", headers=headers, verify=stack.cert,
+                                json={"name": f"Routing {number}"})
+        assert created.status_code == 201, created.text
+        writes.append(created.headers["X-Request-ID"])
+        deleted = requests.delete(f"{stack.api}/collections/{created.json()['id']}", headers=headers, verify=stack.cert)
+        assert deleted.status_code == 200, deleted.text
+        writes.append(deleted.headers["X-Request-ID"])
+    for _ in range(12):
+        listed = requests.get(f"{stack.api}/collections", headers=headers, verify=stack.cert)
+        assert listed.status_code == 200, listed.text
+        reads.append(listed.headers["X-Request-ID"])
+    logs_caught_up(stack)
+    logs = {index: (stack.var / "log" / f"worker-{index}.log").read_text(errors="replace") for index in (1, 2)}
+    assert all(trace in logs[1] for trace in writes)
+    assert not any(trace in logs[2] for trace in writes)
+    assert all(any(trace in logs[index] for trace in reads) for index in (1, 2))
+
+
 def test_one_dead_worker_costs_no_request(stack):
-    """Two workers behind one upstream: with one killed, requests keep succeeding."""
+    """Two workers behind one upstream: with one killed, requests keep succeeding,
+    writes too: with the first worker gone they go to its backup, the second."""
     os.kill(stack.pid("supervisor-1"), signal.SIGTERM)
     os.kill(stack.pid("worker-1"), signal.SIGKILL)
     statuses = [requests.get(f"{stack.https}/v1/music/health", verify=stack.cert).status_code for _ in range(20)]
     assert statuses == [200] * 20
+    headers = {"X-API-Key": stack.key}
+    for number in range(5):
+        created = requests.post(f"{stack.api}/collections", headers=headers, verify=stack.cert,
+                                json={"name": f"Backup {number}"})
+        assert created.status_code == 201, created.text
 
 
 def test_no_worker_gives_the_502_envelope(stack):
@@ -193,7 +223,12 @@ def test_rendered_production_config_is_valid_nginx(tmp_path, stack):
     out = tmp_path / "nginx"
     subprocess.run([str(root / "deploy" / "render-nginx"), str(out)], env=env, capture_output=True, text=True, check=True)
     config = (out / "nginx.conf").read_text()
-    assert config.count(f"server unix:{tmp_path}/run/worker-") == 2
+    # Reads: both workers; writes: the first, the second as its backup.
+    reads = re.search(r"upstream music_workers \{(.*?)\}", config, re.S).group(1)
+    writes = re.search(r"upstream music_writers \{(.*?)\}", config, re.S).group(1)
+    assert re.findall(r"server (\S+?)( backup)? ", reads) == [(f"unix:{tmp_path}/run/worker-{n}.sock", "") for n in (1, 2)]
+    assert re.findall(r"server (\S+?)( backup)? ", writes) == [(f"unix:{tmp_path}/run/worker-1.sock", ""),
+                                                              (f"unix:{tmp_path}/run/worker-2.sock", " backup")]
     for path in out.iterdir():
         assert not re.search(r"@[A-Z_]+@", path.read_text()), path
     for folder in ["client_body", "fastcgi", "proxy", "uwsgi", "scgi"]:

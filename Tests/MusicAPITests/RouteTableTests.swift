@@ -72,7 +72,7 @@ struct RouteTableTests {
         for (route, endpoint) in Self.endpoints {
             let values = Dictionary(uniqueKeysWithValues: PathParameter.allCases.map { ($0, "v_\($0.rawValue)") })
             let path = Self.samplePath(route, values: values)
-            guard case .found(let found, let foundRoute) = Self.router.match(method: endpoint.method, path: Self.segments(path)) else {
+            guard case .found(let found, let foundRoute, _) = Self.router.match(method: endpoint.method, path: Self.segments(path)) else {
                 Issue.record("\(endpoint.method) \(path) is not routed")
                 continue
             }
@@ -86,7 +86,7 @@ struct RouteTableTests {
                 #expect(parameters[name] == "", "\(name) on \(route.pattern)")
             }
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !route.endpoints.contains(where: { $0.method == method }) {
-                guard case .methodNotAllowed(let refused) = Self.router.match(method: method, path: Self.segments(path)) else {
+                guard case .methodNotAllowed(let refused, _) = Self.router.match(method: method, path: Self.segments(path)) else {
                     Issue.record("\(method) \(path) is not a 405")
                     continue
                 }

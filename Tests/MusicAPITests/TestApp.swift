@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import HTTPTypes
 import Logging
@@ -50,12 +51,13 @@ final class TestApp: @unchecked Sendable {
     let aliceKey: String, bobKey: String, carolKey: String, daveKey: String, revokedKey: String
     let tracksA: [String], trackB: String
 
-    init() throws {
-        database = try TestDatabase()
+    /// `metrics`: the factory the API and the store make their metric handles with.
+    init(metrics: any MetricsFactory = MetricsSystem.factory) throws {
+        database = try TestDatabase(metrics: metrics)
         store = database.store
         var quiet = Logger(label: "music.api.test")
         quiet.logLevel = .critical
-        api = MusicAPI(store: store, clock: clock, logger: quiet)
+        api = MusicAPI(store: store, clock: clock, logger: quiet, metrics: metrics)
         admin = AdminService(store: store, clock: clock)
         orgA = try admin.createOrganization(name: "A").id
         orgB = try admin.createOrganization(name: "B").id

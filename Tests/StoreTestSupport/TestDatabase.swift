@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import MusicCore
 import MusicPostgres
@@ -22,17 +23,18 @@ package final class TestDatabase: @unchecked Sendable {
         ProcessInfo.processInfo.environment["MUSIC_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    package init() throws {
+    /// `metrics`: the factory the store makes its metric handles with (a test's own `TestMetrics`).
+    package init(metrics: any MetricsFactory = MetricsSystem.factory) throws {
         directory = NSTemporaryDirectory() + "music-tests-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let url = Self.postgresURL {
             let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             kind = .postgres(url: url, schema: schema)
-            store = try PostgresStore(url: url, schema: schema, connections: 8, applicationName: schema)
+            store = try PostgresStore(url: url, schema: schema, connections: 8, applicationName: schema, metrics: metrics)
         } else {
             let path = directory + "/music.sqlite"
             kind = .sqlite(path: path)
-            store = try SQLiteStore(path: path)
+            store = try SQLiteStore(path: path, metrics: metrics)
         }
     }
 

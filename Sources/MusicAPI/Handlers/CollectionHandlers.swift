@@ -111,8 +111,10 @@ extension MusicAPI {
         var fields: [HTTPField] = [HTTPField(name: .idempotentReplayed, value: "true")]
         if let location = record.location { fields.append(HTTPField(name: .location, value: location)) }
         if let etag = record.etag { fields.append(HTTPField(name: .eTag, value: etag)) }
-        return APIResponse(status: HTTPResponse.Status(code: record.status), json: record.body, traceID: context.traceID,
-                           extraFields: fields)
+        var response = APIResponse(status: HTTPResponse.Status(code: record.status), json: record.body, traceID: context.traceID,
+                                   extraFields: fields)
+        response.replayed = true
+        return response
     }
 
     private func ifMatch(_ context: RequestContext) -> IfMatch? {

@@ -3,10 +3,18 @@ import HTTPTypes
 /// Maps a method and path to an endpoint.
 struct Router: Sendable {
     enum Match {
-        case found(Endpoint, Route)
+        case found(Endpoint, Route, Position)
         /// Known path, wrong method: `route.allow` lists the methods it takes.
-        case methodNotAllowed(Route)
+        case methodNotAllowed(Route, Position)
         case notFound
+    }
+
+    /// Where a match is in the table: `routes[route].endpoints[endpoint]`, or
+    /// `endpoint == endpoints.count` for a method the route does not take. What
+    /// the request's metrics are found by (`HTTPMetrics.row`).
+    struct Position: Equatable {
+        let route: Int
+        let endpoint: Int
     }
 
     let routes: [Route]
@@ -63,11 +71,12 @@ struct Router: Sendable {
     /// `path` is already split into percent-decoded segments; the first route
     /// whose pattern fits decides.
     func match(method: HTTPRequest.Method, path: [String]) -> Match {
-        for route in routes where route.matches(path) {
-            for endpoint in route.endpoints where endpoint.method == method {
-                return .found(endpoint, route)
+        for routeIndex in routes.indices where routes[routeIndex].matches(path) {
+            let route = routes[routeIndex]
+            for endpointIndex in route.endpoints.indices where route.endpoints[endpointIndex].method == method {
+                return .found(route.endpoints[endpointIndex], route, Position(route: routeIndex, endpoint: endpointIndex))
             }
-            return .methodNotAllowed(route)
+            return .methodNotAllowed(route, Position(route: routeIndex, endpoint: route.endpoints.count))
         }
         return .notFound
     }
