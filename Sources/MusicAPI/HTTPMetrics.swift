@@ -7,7 +7,7 @@ import MusicCore
 /// Every handle is made here, once, from the route table: a request finds its
 /// counters by the route and endpoint routing gave it (`Row`), with no label
 /// lookup, dictionary or lock of its own (docs/performance.md).
-final class HTTPMetrics: Sendable {
+package final class HTTPMetrics: Sendable {
     /// One line of help per metric, by name, for an exporter that writes HELP lines.
     package static let help: [String: String] = [
         requestsName: "Requests answered, by route template, method and status class",

@@ -71,9 +71,11 @@ package final class MusicAPI: Sendable {
     /// Counts and logs a request answered.
     private func finish(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
         let nanoseconds = monotonicNanoseconds() &- started
-        metrics.count(context.metrics, status: response.head.status.code, nanoseconds: nanoseconds)
+        // Read once: HTTPResponse parses its status from a pseudo-header field on each read.
+        let status = response.head.status.code
+        metrics.count(context.metrics, status: status, nanoseconds: nanoseconds)
         if response.replayed { metrics.idempotentReplays.increment() }
-        log(context, response, nanoseconds: nanoseconds)
+        log(context, status: status, nanoseconds: nanoseconds)
     }
 
     /// The kind of an authentication refusal, for `music_auth_failures_total`; nil for other errors.
@@ -262,7 +264,7 @@ package final class MusicAPI: Sendable {
     /// message in a fixed order (cheaper than metadata, one line per request),
     /// appended piece by piece: string interpolation costs more than the rest of a
     /// health request's logging (docs/performance.md).
-    private func log(_ context: RequestContext, _ response: APIResponse, nanoseconds: UInt64) {
+    private func log(_ context: RequestContext, status: Int, nanoseconds: UInt64) {
         guard logger.logLevel <= .info else { return }
         let micros = nanoseconds / 1_000
         var line: [UInt8] = []
@@ -278,7 +280,7 @@ package final class MusicAPI: Sendable {
             line.append(UInt8(ascii: "-"))
         }
         line.append(contentsOf: " status=".utf8)
-        line.appendDecimal(UInt64(response.head.status.code))
+        line.appendDecimal(UInt64(status))
         line.append(contentsOf: " duration_ms=".utf8)
         line.appendDecimal(micros / 1_000)
         line.append(UInt8(ascii: "."))

@@ -1,7 +1,7 @@
 import CoreMetrics
 
 /// The PostgreSQL store's metrics (pool, reconnects, retries), made once when the store opens.
-final class PostgresMetrics: Sendable {
+package final class PostgresMetrics: Sendable {
     /// One line of help per metric, by name, for an exporter that writes HELP lines.
     package static let help: [String: String] = [
         connectionsName: "Connections this process's pool may hold (PostgreSQL)",

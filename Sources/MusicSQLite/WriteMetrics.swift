@@ -1,7 +1,7 @@
 import CoreMetrics
 
 /// The group commit's metrics (`GroupCommit`), made once when the store opens.
-final class WriteMetrics: Sendable {
+package final class WriteMetrics: Sendable {
     /// One line of help per metric, by name, for an exporter that writes HELP lines.
     package static let help: [String: String] = [
         batchSizeName: "Writes committed together by one group commit (SQLite)",

@@ -154,4 +154,11 @@ struct HTTPMetricsTests {
         }
         #expect(try requests(HTTPMetrics.unmatchedRoute, HTTPMetrics.otherMethod, "4xx") == 0)
     }
+
+    @Test("the help table names exactly the metrics made")
+    func helpCoversEveryMetric() {
+        // The store's handles come from the same factory: only the API's names here.
+        let made = Set(metrics.counters.map(\.label) + metrics.timers.map(\.label)).filter { !$0.hasPrefix("music_write_") && !$0.hasPrefix("music_pg_") }
+        #expect(made == Set(HTTPMetrics.help.keys))
+    }
 }

@@ -60,6 +60,14 @@ struct SQLiteWriteMetricsTests {
         #expect(try queueDepth.values == [1, 0, 1, 0, 1, 0])
     }
 
+    @Test("the help table names exactly the metrics made")
+    func helpCoversEveryMetric() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try openStore()
+        let made = metrics.counters.map(\.label) + metrics.timers.map(\.label) + metrics.recorders.map(\.label)
+        #expect(Set(made) == Set(WriteMetrics.help.keys))
+    }
+
     @Test("writes queued while the writer is busy wait for it, show in the queue depth and commit as one batch")
     func queuedWrites() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -128,8 +136,21 @@ struct PostgresMetricsTests {
         #expect(try metrics.expectTimer(PostgresMetrics.waitName).values.count == 1)
         #expect(try inUse.lastValue == 0)
         #expect(try inUse.values.max() == 2)
+        // An idle connection handed out is in use too.
+        let held = DispatchGroup()
+        onThread(held) { [store] in try? store.read { _ in release.wait() } }
+        #expect(try eventually { try inUse.lastValue == 1 })
+        release.signal()
+        #expect(held.wait(timeout: .now() + 10) == .success)
+        #expect(try inUse.lastValue == 0)
         #expect(try counter(PostgresMetrics.reconnectsName) == 0)
         #expect(try counter(PostgresMetrics.retriesName) == 0)
+    }
+
+    @Test("the help table names exactly the metrics made")
+    func helpCoversEveryMetric() {
+        let made = metrics.counters.map(\.label) + metrics.timers.map(\.label) + metrics.recorders.map(\.label)
+        #expect(Set(made) == Set(PostgresMetrics.help.keys))
     }
 
     @Test("a transaction run again after a retryable failure counts one retry")
@@ -145,7 +166,9 @@ struct PostgresMetricsTests {
 
     @Test("a connection found closed by the server is re-opened and counted")
     func reconnect() throws {
-        try store.read { _ in }
+        // A statement each: BEGIN goes to the server with the first one.
+        let look = { [store] in _ = try store.read { try $0.organization(id: "org_00000000none") } }
+        try look()
         guard case .postgres(_, let schema) = database.kind else { return }
         let ended = try database.outsideQuery("""
             SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity
@@ -153,7 +176,7 @@ struct PostgresMetricsTests {
             """)
         #expect(Int(ended) ?? 0 >= 1)
         #expect(try counter(PostgresMetrics.reconnectsName) == 0)
-        try store.read { _ in }
+        try look()
         #expect(try counter(PostgresMetrics.reconnectsName) == 1)
     }
 }
