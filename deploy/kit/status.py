@@ -481,7 +481,8 @@ def render(view, listen, wall_clock=None):
     lines.append("")
     lines.append("threads: busy/total; kept: held idle by a kept-alive nginx connection; max: most busy at once;"
                  " sat/s: requests that found no thread free;")
-    lines.append("backlog: connections waiting to be accepted/limit; p50, p99, commit p99 over the same seconds.")
+    lines.append("backlog: connections waiting to be accepted/limit; p50, p99: time in the worker (a wait in the"
+                 " backlog is not in them); commit p99: SQLite's COMMIT with fsync.")
     return "\n".join(lines)
 
 
