@@ -37,6 +37,15 @@
 #                     before nginx closes the connection               [10]
 #   MUSIC_KEEPALIVE_TIMEOUT  seconds an idle client connection is kept   [20]
 #   MUSIC_TLS_CERT, MUSIC_TLS_KEY  a certificate to use instead of a self-signed one
+#   MUSIC_METRICS_LISTEN  nginx's internal listener (ADDRESS:PORT): each worker's
+#                     metrics and nginx's stub_status for Prometheus and
+#                     deploy/status, never on the public ports; "off": none [127.0.0.1:9180]
+#   MUSIC_METRICS_ALLOW  addresses or CIDRs (spaces or commas between) that may
+#                     use it besides loopback; everyone else gets the 404 envelope [empty]
+#   MUSIC_METRICS_UPSTREAMS  with MUSIC_UPSTREAMS: the metrics addresses
+#                     (HOST:PORT, spaces or commas between) of the remote workers,
+#                     each started with --metrics-listen HOST:PORT; worker N is the
+#                     N-th (from 1)                                  [unset]
 
 set -euo pipefail
 
@@ -63,6 +72,9 @@ ADDRESS_CONNECTIONS=${MUSIC_ADDRESS_CONNECTIONS:-512}
 SHARE_CONNECTIONS=${MUSIC_SHARE_CONNECTIONS:-32}
 CLIENT_TIMEOUT=${MUSIC_CLIENT_TIMEOUT:-10}
 KEEPALIVE_TIMEOUT=${MUSIC_KEEPALIVE_TIMEOUT:-20}
+METRICS_LISTEN=${MUSIC_METRICS_LISTEN:-127.0.0.1:9180}
+METRICS_ALLOW=${MUSIC_METRICS_ALLOW:-}
+METRICS_UPSTREAMS=${MUSIC_METRICS_UPSTREAMS:-}
 # Descriptors per nginx worker: 65536, or the hard limit nginx starts under when
 # lower (raising it beyond fails and logs an alert on every start).
 NGINX_NOFILE=$(ulimit -Hn)
@@ -137,6 +149,50 @@ prepare_metrics_dir() {
     install -d -m 2750 -o "$SERVICE_USER" -g "$NGINX_USER" "$RUN_DIR/metrics"
 }
 
+# The workers behind nginx's internal listener, one "N ADDRESS" line each
+# (ADDRESS as fastcgi_pass takes it): N is the worker's number, as in
+# worker_socket N (from 1). The local workers' metrics sockets; with
+# MUSIC_METRICS_UPSTREAMS, its addresses in order; with MUSIC_UPSTREAMS alone,
+# none (the remote workers' metrics addresses are unknown). render_nginx and
+# deploy/render-prometheus both read this list.
+metrics_workers() {
+    local index=0 address
+    if [ -n "$METRICS_UPSTREAMS" ]; then
+        for address in ${METRICS_UPSTREAMS//,/ }; do
+            [[ $address =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]+$ ]] \
+                || die "MUSIC_METRICS_UPSTREAMS: '$address' is not HOST:PORT"
+            index=$((index + 1))
+            printf '%s %s\n' "$index" "$address"
+        done
+    elif [ -z "${MUSIC_UPSTREAMS:-}" ]; then
+        for index in $(seq 1 "$WORKERS"); do
+            printf '%s unix:%s\n' "$index" "$(worker_metrics_socket "$index")"
+        done
+    fi
+}
+
+# The nginx configuration of the internal listener's allow list and workers
+# (music-internal.conf): sets METRICS_GEO and METRICS_LOCATIONS, one line each.
+metrics_nginx_lines() {
+    local entry index address workers
+    METRICS_GEO="" METRICS_LOCATIONS=""
+    [ "$METRICS_LISTEN" = off ] || [[ $METRICS_LISTEN =~ ^(([0-9.]+|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?[0-9]+$ ]] \
+        || die "MUSIC_METRICS_LISTEN: '$METRICS_LISTEN' is not ADDRESS:PORT, PORT or off"
+    for entry in ${METRICS_ALLOW//,/ }; do
+        [[ $entry =~ ^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$ ]] || die "MUSIC_METRICS_ALLOW: '$entry' is not an address or CIDR"
+        METRICS_GEO+="$entry 1;\\n    "
+    done
+    METRICS_GEO=${METRICS_GEO%"\\n    "}
+    workers=$(metrics_workers)
+    while read -r index address; do
+        [ -n "$index" ] || continue
+        METRICS_LOCATIONS+="location = /internal/metrics/worker-$index { if (\$music_internal_refused) { return 404; } fastcgi_pass $address; }\\n    "
+    done <<< "$workers"
+    METRICS_LOCATIONS=${METRICS_LOCATIONS%"\\n    "}
+    [ "$METRICS_LISTEN" = off ] || [ -n "$METRICS_LOCATIONS" ] \
+        || say "warning: MUSIC_UPSTREAMS without MUSIC_METRICS_UPSTREAMS: the internal listener reaches no worker's metrics"
+}
+
 # nginx's temp files, above all the answers it takes off the workers for slow
 # readers: on disk, not in $RUN_DIR (tmpfs on most hosts: RAM). $VAR/nginx-temp
 # when nginx's user can reach $VAR, else under /var/lib (as the service folder
@@ -189,8 +245,13 @@ render_nginx() {
         # Writes: the first worker, the others only when it refuses (nginx.conf).
         writers+="server unix:$(worker_socket "$index")$([ "$index" = 1 ] || echo ' backup') max_fails=0;"
     done
+    metrics_nginx_lines
     for file in "$ROOT"/nginx/*; do
         name=$(basename "$file" .template)
+        if [ "$name" = music-internal.conf ] && [ "$METRICS_LISTEN" = off ]; then
+            printf '# MUSIC_METRICS_LISTEN=off: no internal listener.\n' > "$output/$name"
+            continue
+        fi
         sed -e "s|@VAR@|$VAR|g" -e "s|@NGINX@|$output|g" \
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
             -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@WRITE_UPSTREAMS@|$writers|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
@@ -201,6 +262,8 @@ render_nginx() {
             -e "s|@NGINX_TEMP@|$temp|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" \
+            -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \
+            -e "s|@METRICS_LOCATIONS@|$METRICS_LOCATIONS|g" \
             "$file" > "$output/$name"
     done
 }

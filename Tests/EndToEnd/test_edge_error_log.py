@@ -52,7 +52,7 @@ def dead_upstream_nginx(stack):
     http = free_port(base)
     env = dict(os.environ, MUSIC_VAR_DIR=str(folder / "var"), MUSIC_RUN_DIR=str(folder / "run"),
                MUSIC_HTTP_PORT=str(http), MUSIC_HTTPS_PORT=str(free_port(http + 1)),
-               MUSIC_UPSTREAMS=f"server unix:{folder}/dead.sock max_fails=0;",
+               MUSIC_UPSTREAMS=f"server unix:{folder}/dead.sock max_fails=0;", MUSIC_METRICS_LISTEN="off",
                MUSIC_TLS_CERT=stack.cert, MUSIC_TLS_KEY=str(stack.var / "tls" / "key.pem"))
     subprocess.run(["bash", "-c", f"source {ROOT}/deploy/lib.sh && prepare_dirs && ensure_tls && render_nginx && start_nginx"],
                    env=env, check=True, capture_output=True, text=True)
