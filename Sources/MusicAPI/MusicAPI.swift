@@ -44,7 +44,7 @@ package final class MusicAPI: Sendable {
     package func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
         let started = monotonicNanoseconds()
         var context = RequestContext(request: request, body: body)
-        let response: APIResponse
+        var response: APIResponse
         do {
             response = try route(&context)
         } catch let error as MusicError {
@@ -58,16 +58,16 @@ package final class MusicAPI: Sendable {
             logger.error("unhandled error", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
             response = errorResponse(.internalError, context: context)
         }
-        log(context, response, started: started)
+        log(context, &response, started: started)
         return response
     }
 
     /// The answer to a body over the cap, which the FastCGI layer has not read.
     package func respondToOversizedBody(of request: HTTPRequest) -> APIResponse {
         var context = RequestContext(request: request, body: [])
-        context.loggedPath = loggedPath(of: context.target)
-        let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
-        log(context, response, started: monotonicNanoseconds())
+        context.route = context.target.segments.flatMap { segments in router.routes.first { $0.matches(segments) } }
+        var response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
+        log(context, &response, started: monotonicNanoseconds())
         return response
     }
 
@@ -100,7 +100,7 @@ package final class MusicAPI: Sendable {
         case .notFound:
             throw APIError.routeNotFound()
         case .methodNotAllowed(let route):
-            context.loggedPath = route.loggedPath(context.target.rawPath)
+            context.route = route
             var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
             response.head.headerFields.append(HTTPField(name: .allow, value: route.allow))
             return response
@@ -108,7 +108,7 @@ package final class MusicAPI: Sendable {
             endpoint = found
             route = foundRoute
         }
-        context.loggedPath = route.loggedPath(context.target.rawPath)
+        context.route = route
         let parameters = PathParameters(path: segments, pattern: route.segments)
         switch endpoint.handler {
         case .open(let handler):
@@ -182,8 +182,7 @@ package final class MusicAPI: Sendable {
         let key = ReadCache.key(keyHash: keyHash, target: target)
         if let entry = readCache.lookup(key, stamp: stamp) {
             context.userID = entry.userID
-            // Only a routed read's answer is kept, and none of those holds a secret in its path.
-            context.loggedPath = context.target.rawPath
+            context.route = entry.route
             return entry.response.retraced(context.traceID)
         }
         context.readCacheMiss = (key, stamp)
@@ -198,7 +197,7 @@ package final class MusicAPI: Sendable {
         guard let (key, stamp) = context.readCacheMiss else { return try compute(&context) }
         let response = try compute(&context)
         if response.head.status == .ok {
-            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, response: response))
+            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, route: context.route, response: response))
         }
         return response
     }
@@ -209,45 +208,37 @@ package final class MusicAPI: Sendable {
 
     // MARK: Log
 
-    /// The path the log shows for a request that was not routed: as `route` would set it.
-    private func loggedPath(of target: RequestTarget) -> Substring? {
-        guard let segments = target.segments, let route = router.routes.first(where: { $0.matches(segments) }) else {
-            return nil
-        }
-        return route.loggedPath(target.rawPath)
-    }
-
-    /// One line per request: trace id, method, path, status, duration, user.
-    /// Never the key, never the body, never the query string, never a share
-    /// token: the path is the one the router decided on (`loggedPath`), the
-    /// share route's masked, and "-" for a path no route takes, which could
-    /// be a token spelled another way. Written as one
-    /// message in a fixed order (cheaper than metadata, one line per request),
-    /// appended piece by piece: string interpolation costs more than the rest of a
-    /// health request's logging (docs/performance.md).
-    private func log(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
+    /// One JSON line per request (`"message":"request"`, see `JSONLogFields`):
+    /// trace id, method, route template, status, duration, user, the client's
+    /// W3C trace id. Never the key, the body, the query string or the path: the
+    /// route is the router's template (a share token is `{token}` there), null when
+    /// no route took the request. Built by appending bytes: string interpolation
+    /// and a metadata field per value cost more than the rest of a health
+    /// request's logging (docs/performance.md). The route and the user also go
+    /// to nginx's access log, as two fields of the answer that nginx hides.
+    private func log(_ context: RequestContext, _ response: inout APIResponse, started: UInt64) {
+        if let route = context.route { response.head.headerFields.append(route.routeField) }
+        if let userID = context.userID { response.head.headerFields.append(HTTPField(name: .musicUser, value: userID)) }
         guard logger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000
         var line: [UInt8] = []
-        line.reserveCapacity(192)
-        line.append(contentsOf: "request trace_id=".utf8)
-        line.appendUTF8(context.traceID)
-        line.append(contentsOf: " method=".utf8)
-        line.appendUTF8(context.request.method.rawValue)
-        line.append(contentsOf: " path=".utf8)
-        if var path = context.loggedPath {
-            path.withUTF8 { line.append(contentsOf: $0) }
-        } else {
-            line.append(UInt8(ascii: "-"))
-        }
-        line.append(contentsOf: " status=".utf8)
+        line.reserveCapacity(256)
+        line.append(contentsOf: #""trace_id":"#.utf8)
+        line.appendJSONString(context.traceID)
+        line.append(contentsOf: #","method":"#.utf8)
+        line.appendJSONString(context.request.method.rawValue)
+        line.append(contentsOf: #","route":"#.utf8)
+        if let route = context.route { line.appendJSONString(route.pattern) } else { line.append(contentsOf: "null".utf8) }
+        line.append(contentsOf: #","status":"#.utf8)
         line.appendDecimal(UInt64(response.head.status.code))
-        line.append(contentsOf: " duration_ms=".utf8)
+        line.append(contentsOf: #","duration_ms":"#.utf8)
         line.appendDecimal(micros / 1_000)
         line.append(UInt8(ascii: "."))
         line.appendDecimal(micros % 1_000, width: 3)
-        line.append(contentsOf: " user_id=".utf8)
-        line.appendUTF8(context.userID ?? "-")
-        logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
+        line.append(contentsOf: #","user_id":"#.utf8)
+        if let userID = context.userID { line.appendJSONString(userID) } else { line.append(contentsOf: "null".utf8) }
+        line.append(contentsOf: #","w3c_trace_id":"#.utf8)
+        if let w3c = TraceParent.traceID(of: context.request) { line.appendJSONString(w3c) } else { line.append(contentsOf: "null".utf8) }
+        logger.info("request", metadata: ["request": .stringConvertible(JSONLogFields(members: line))])
     }
 }

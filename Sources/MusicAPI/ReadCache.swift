@@ -32,6 +32,8 @@ final class ReadCache: @unchecked Sendable {
     struct Entry {
         let stamp: Int64
         let userID: String?
+        /// The route that computed it, for the log line of a hit.
+        let route: Route?
         let response: APIResponse
     }
 

@@ -15,11 +15,10 @@ final class Route: Sendable {
     let endpoints: [Endpoint]
     /// The `Allow` field of a 405 here: the methods, in the table's order.
     let allow: String
-    /// What the log shows for a path of this route, when its parameters are
-    /// secrets (a share token); `nil`: the path as sent.
-    let loggedAs: String?
+    /// `X-Music-Route: <pattern>`, the route nginx's access log shows: made once.
+    let routeField: HTTPField
 
-    init(_ pattern: String, _ endpoints: [Endpoint], loggedAs: String? = nil) {
+    init(_ pattern: String, _ endpoints: [Endpoint]) {
         self.pattern = pattern
         segments = pattern.split(separator: "/").map { part in
             guard part.hasPrefix("{") else { return .literal(String(part)) }
@@ -31,12 +30,7 @@ final class Route: Sendable {
         }
         self.endpoints = endpoints
         allow = endpoints.map(\.method.rawValue).joined(separator: ", ")
-        self.loggedAs = loggedAs
-    }
-
-    /// The path for the log line of a request on this route, sent as `rawPath`.
-    func loggedPath(_ rawPath: Substring) -> Substring {
-        loggedAs.map { $0[...] } ?? rawPath
+        routeField = HTTPField(name: .musicRoute, value: pattern)
     }
 
     /// Whether `path` (decoded segments) fits the pattern.
