@@ -19,6 +19,8 @@ package final class MusicAPI: Sendable {
     let catalog: TrackCatalog
     let authenticator: Authenticator
     let logger: Logger
+    /// `logger`, its messages JSON members (`JSONLogMembers`): the request line's.
+    let requestLogger: Logger
     let router = Router.music
     let healthCheck: HealthCheck
     let readCache = ReadCache()
@@ -36,6 +38,9 @@ package final class MusicAPI: Sendable {
         self.catalog = TrackCatalog(store: store)
         self.authenticator = Authenticator(store: store)
         self.logger = logger
+        var requestLogger = logger
+        requestLogger[metadataKey: JSONLogMembers.metadataKey] = "on"
+        self.requestLogger = requestLogger
         self.healthCheck = HealthCheck(store: store)
     }
 
@@ -183,6 +188,7 @@ package final class MusicAPI: Sendable {
         if let entry = readCache.lookup(key, stamp: stamp) {
             context.userID = entry.userID
             context.route = entry.route
+            context.answerAnnotated = true
             return entry.response.retraced(context.traceID)
         }
         context.readCacheMiss = (key, stamp)
@@ -195,8 +201,10 @@ package final class MusicAPI: Sendable {
     private func cachedRead(_ context: inout RequestContext,
                             _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
         guard let (key, stamp) = context.readCacheMiss else { return try compute(&context) }
-        let response = try compute(&context)
+        var response = try compute(&context)
         if response.head.status == .ok {
+            annotate(&response, context)
+            context.answerAnnotated = true
             readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, route: context.route, response: response))
         }
         return response
@@ -208,37 +216,51 @@ package final class MusicAPI: Sendable {
 
     // MARK: Log
 
-    /// One JSON line per request (`"message":"request"`, see `JSONLogFields`):
+    /// Adds the fields nginx's access log reads (X-Music-Route, X-Music-User).
+    /// A kept answer holds them already, so a read-cache hit adds nothing.
+    private func annotate(_ response: inout APIResponse, _ context: RequestContext) {
+        if let route = context.route { response.head.headerFields.append(route.routeField) }
+        if let userID = context.userID { response.head.headerFields.append(HTTPField(name: .musicUser, value: userID)) }
+    }
+
+    /// One JSON line per request (`"message":"request"`, see `JSONLogMembers`):
     /// trace id, method, route template, status, duration, user, the client's
     /// W3C trace id. Never the key, the body, the query string or the path: the
     /// route is the router's template (a share token is `{token}` there), null when
     /// no route took the request. Built by appending bytes: string interpolation
-    /// and a metadata field per value cost more than the rest of a health
-    /// request's logging (docs/performance.md). The route and the user also go
-    /// to nginx's access log, as two fields of the answer that nginx hides.
+    /// and metadata cost more than the rest of a health request's logging
+    /// (docs/performance.md). The route and the user also go to nginx's access
+    /// log, as two fields of the answer that nginx hides.
     private func log(_ context: RequestContext, _ response: inout APIResponse, started: UInt64) {
-        if let route = context.route { response.head.headerFields.append(route.routeField) }
-        if let userID = context.userID { response.head.headerFields.append(HTTPField(name: .musicUser, value: userID)) }
-        guard logger.logLevel <= .info else { return }
+        if !context.answerAnnotated { annotate(&response, context) }
+        guard requestLogger.logLevel <= .info else { return }
         let micros = (monotonicNanoseconds() &- started) / 1_000
         var line: [UInt8] = []
-        line.reserveCapacity(256)
-        line.append(contentsOf: #""trace_id":"#.utf8)
+        line.reserveCapacity(320)
+        line.appendStatic(#""message":"request","trace_id":"#)
         line.appendJSONString(context.traceID)
-        line.append(contentsOf: #","method":"#.utf8)
-        line.appendJSONString(context.request.method.rawValue)
-        line.append(contentsOf: #","route":"#.utf8)
-        if let route = context.route { line.appendJSONString(route.pattern) } else { line.append(contentsOf: "null".utf8) }
-        line.append(contentsOf: #","status":"#.utf8)
+        // A method is an HTTP token: no character of it needs an escape.
+        line.appendStatic(#","method":""#)
+        line.appendUTF8(context.request.method.rawValue)
+        line.appendStatic(#"","route":"#)
+        if let route = context.route { line.append(contentsOf: route.patternJSON) } else { line.appendStatic("null") }
+        line.appendStatic(#","status":"#)
         line.appendDecimal(UInt64(response.head.status.code))
-        line.append(contentsOf: #","duration_ms":"#.utf8)
+        line.appendStatic(#","duration_ms":"#)
         line.appendDecimal(micros / 1_000)
         line.append(UInt8(ascii: "."))
         line.appendDecimal(micros % 1_000, width: 3)
-        line.append(contentsOf: #","user_id":"#.utf8)
-        if let userID = context.userID { line.appendJSONString(userID) } else { line.append(contentsOf: "null".utf8) }
-        line.append(contentsOf: #","w3c_trace_id":"#.utf8)
-        if let w3c = TraceParent.traceID(of: context.request) { line.appendJSONString(w3c) } else { line.append(contentsOf: "null".utf8) }
-        logger.info("request", metadata: ["request": .stringConvertible(JSONLogFields(members: line))])
+        line.appendStatic(#","user_id":"#)
+        if let userID = context.userID { line.appendJSONString(userID) } else { line.appendStatic("null") }
+        line.appendStatic(#","w3c_trace_id":"#)
+        if let w3c = TraceParent.traceID(of: context.request) {
+            // Lowercase hex (TraceParent): nothing to escape.
+            line.append(UInt8(ascii: "\""))
+            line.appendUTF8(w3c)
+            line.append(UInt8(ascii: "\""))
+        } else {
+            line.appendStatic("null")
+        }
+        requestLogger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
     }
 }

@@ -5,12 +5,12 @@ import MusicCore
 import Testing
 
 extension CapturedLog {
-    /// The request lines, each parsed as the JSON object the worker's handler
-    /// writes its members from (`JSONLogFields`): `info request request={...}`.
+    /// The request lines, each parsed as a JSON object of the members the
+    /// worker's handler copies into its line (`JSONLogMembers`): `info "message":"request",...`.
     var requestLines: [[String: Any]] {
         text.split(separator: "\n").compactMap { line in
-            guard line.hasPrefix("info request request=") else { return nil }
-            let json = line.dropFirst("info request request=".count)
+            guard line.hasPrefix(#"info "message":"request","#) else { return nil }
+            let json = "{" + line.dropFirst("info ".count) + "}"
             return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
         }
     }
@@ -45,7 +45,7 @@ struct RequestLogTests {
         let lines = log.requestLines
         try #require(lines.count == 2, "\(log.text)")
         for line in lines {
-            #expect(Set(line.keys) == ["trace_id", "method", "route", "status", "duration_ms", "user_id", "w3c_trace_id"])
+            #expect(Set(line.keys) == ["message", "trace_id", "method", "route", "status", "duration_ms", "user_id", "w3c_trace_id"])
             #expect(line["trace_id"] as? String == "req_0123456789abcdef0123456789abcdef")
             #expect(line["method"] as? String == "GET")
             #expect(line["route"] as? String == "/v1/music/{organization_id}/collections/{collection_id}")

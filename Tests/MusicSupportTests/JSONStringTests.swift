@@ -49,15 +49,10 @@ struct JSONStringTests {
         #expect(encoded("é♫") == "\"é♫\"")
     }
 
-    @Test("JSONLogFields reads as one JSON object to any other log handler")
-    func logFields() throws {
-        var members: [UInt8] = []
-        members.append(contentsOf: #""a":"#.utf8)
-        members.appendJSONString("x\"y")
-        members.append(contentsOf: #","b":1"#.utf8)
-        let fields = JSONLogFields(members: members)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(fields.description.utf8)) as? [String: Any])
-        #expect(object["a"] as? String == "x\"y")
-        #expect(object["b"] as? Int == 1)
+    @Test("jsonString is appendJSONString's bytes")
+    func madeOnce() {
+        var bytes: [UInt8] = []
+        bytes.appendJSONString("/v1/music/{token} \"x\"")
+        #expect([UInt8].jsonString("/v1/music/{token} \"x\"") == bytes)
     }
 }

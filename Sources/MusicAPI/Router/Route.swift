@@ -1,5 +1,6 @@
 import HTTPTypes
 import MusicCore
+import MusicSupport
 
 /// One path pattern and the endpoint each method reaches there. A class: a
 /// match hands it on by one reference, not field by field.
@@ -17,6 +18,8 @@ final class Route: Sendable {
     let allow: String
     /// `X-Music-Route: <pattern>`, the route nginx's access log shows: made once.
     let routeField: HTTPField
+    /// The pattern as a JSON string, for the worker's log line: made once.
+    let patternJSON: [UInt8]
 
     init(_ pattern: String, _ endpoints: [Endpoint]) {
         self.pattern = pattern
@@ -31,6 +34,7 @@ final class Route: Sendable {
         self.endpoints = endpoints
         allow = endpoints.map(\.method.rawValue).joined(separator: ", ")
         routeField = HTTPField(name: .musicRoute, value: pattern)
+        patternJSON = .jsonString(pattern)
     }
 
     /// Whether `path` (decoded segments) fits the pattern.
