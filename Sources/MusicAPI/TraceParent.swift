@@ -34,7 +34,7 @@ package enum TraceParent {
     /// The trace-id of the request's `traceparent`, when it has one well-formed
     /// field (several are joined by commas on their way here, and so refused).
     static func traceID(of request: HTTPRequest) -> String? {
-        guard let value = request.headerFields[field] else { return nil }
+        guard let value = request.headerFields.value(field) else { return nil }
         return traceID(value)
     }
 }
