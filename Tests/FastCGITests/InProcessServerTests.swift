@@ -262,29 +262,6 @@ struct InProcessServerTests {
         #expect(stack.responder.calls.count == 22)
     }
 
-    @Test("with every thread on a kept-alive connection and a connection waiting in the backlog, the next answer closes its kept-alive connection and the waiting one is served")
-    func backlogBeforeKeptAlive() throws {
-        let stack = try InProcessServer(threads: 2)
-        let first = try stack.client()
-        let second = try stack.client()
-        #expect(try first.request(Self.params("GET", "/first"), keepConnection: true).status == 200)
-        #expect(try second.request(Self.params("GET", "/second"), keepConnection: true).status == 200)
-        // Both threads now wait on their kept-alive connections; this one waits in the backlog.
-        let waiting = try stack.client()
-        try waiting.sendBegin()
-        try waiting.sendParams(Self.params("GET", "/waiting"))
-        try waiting.sendStdin([])
-        // nginx's next request on a kept-alive connection is answered, and that
-        // connection is closed so that its thread takes the waiting one: served
-        // in arrival order, not after every request the kept-alive connections bring.
-        #expect(try first.request(Self.params("GET", "/again"), keepConnection: true).status == 200)
-        #expect(first.peerCloses(within: 5))
-        #expect(try waiting.readResponse().headers["x-path"] == "/waiting")
-        // The other kept-alive connection was not needed: it stays open and usable.
-        #expect(!second.peerCloses(within: 0.2))
-        #expect(try second.request(Self.params("GET", "/second-again"), keepConnection: true).status == 200)
-    }
-
     @Test("a body of exactly CONTENT_LENGTH whose end-of-stream record comes in a later write leaves the kept-alive connection usable")
     func endOfStreamInALaterWrite() throws {
         let stack = try InProcessServer(threads: 2)
