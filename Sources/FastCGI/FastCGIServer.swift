@@ -45,6 +45,10 @@ package final class FastCGIServer: Sendable {
         package var peers: PeerPolicy?
         /// Keep-alive and timeouts for accepted TCP connections.
         package var tcpTimeouts: TCPConnectionTimeouts
+        /// When set, every accepted connection, unix or TCP, gets read and write
+        /// timeouts of this many seconds: a server of few threads (the metrics
+        /// endpoint's one) cannot be held by a peer that connects and sends nothing.
+        package var connectionIOTimeoutSeconds: Int32?
 
         package init(
             socket: ListeningSocket = .inherited,
@@ -53,7 +57,8 @@ package final class FastCGIServer: Sendable {
             backlog: Int32 = 4096,
             drainTimeoutSeconds: Double = 4.5,
             peers: PeerPolicy? = nil,
-            tcpTimeouts: TCPConnectionTimeouts = .standard
+            tcpTimeouts: TCPConnectionTimeouts = .standard,
+            connectionIOTimeoutSeconds: Int32? = nil
         ) {
             self.socket = socket
             self.threads = threads
@@ -62,6 +67,7 @@ package final class FastCGIServer: Sendable {
             self.drainTimeoutSeconds = drainTimeoutSeconds
             self.peers = peers
             self.tcpTimeouts = tcpTimeouts
+            self.connectionIOTimeoutSeconds = connectionIOTimeoutSeconds
         }
     }
 
@@ -234,6 +240,9 @@ package final class FastCGIServer: Sendable {
                 if !configuration.tcpTimeouts.apply(to: connection) {
                     logger.warning("cannot set keep-alive and timeouts on a TCP connection", metadata: ["errno": "\(errno)"])
                 }
+            }
+            if let seconds = configuration.connectionIOTimeoutSeconds, !setIOTimeouts(connection, seconds: seconds) {
+                logger.warning("cannot set timeouts on a connection", metadata: ["errno": "\(errno)"])
             }
             return connection
         }

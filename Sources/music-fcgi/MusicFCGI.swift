@@ -174,7 +174,7 @@ extension MusicFCGI {
             otherwise: MusicResponder(api: api))
         return FastCGIServer(
             configuration: .init(socket: listening, threads: 1, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, peers: peers),
+                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2),
             responder: responder,
             logger: Logger(label: "music.metrics"),
             metricsFactory: NOOPMetricsHandler.instance)

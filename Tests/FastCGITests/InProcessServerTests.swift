@@ -84,14 +84,15 @@ final class InProcessServer {
     private let runEnd = RunEnd()
     private var stopped = false
 
-    init(threads: Int = 4, maxBodyBytes: Int = 1 << 20, drainTimeoutSeconds: Double = 3) throws {
+    init(threads: Int = 4, maxBodyBytes: Int = 1 << 20, drainTimeoutSeconds: Double = 3,
+         connectionIOTimeoutSeconds: Int32? = nil) throws {
         directory = "/tmp/fastcgi-inprocess-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/server.sock"
         responder = StubResponder()
         server = FastCGIServer(
             configuration: .init(socket: .unix(path: socketPath), threads: threads, maxBodyBytes: maxBodyBytes,
-                                 drainTimeoutSeconds: drainTimeoutSeconds),
+                                 drainTimeoutSeconds: drainTimeoutSeconds, connectionIOTimeoutSeconds: connectionIOTimeoutSeconds),
             responder: responder,
             logger: Logger(label: "fastcgi-test") { _ in SwiftLogNoOpLogHandler() })
         let (server, runEnd) = (server, runEnd)
@@ -260,6 +261,17 @@ struct InProcessServerTests {
         #expect(once.peerCloses(within: 5))
         #expect(try kept.request(Self.params("GET", "/again"), keepConnection: true).headers["x-path"] == "/again")
         #expect(stack.responder.calls.count == 22)
+    }
+
+    @Test("with connection timeouts, a peer that connects and sends nothing holds the one thread for the timeout only")
+    func idlePeerHoldsTheThreadForTheTimeoutOnly() throws {
+        let stack = try InProcessServer(threads: 1, connectionIOTimeoutSeconds: 1)
+        let idle = try stack.client()
+        let started = Date()
+        // Queued behind the idle connection, which the one thread reads from.
+        #expect(try stack.client().request(Self.params("GET", "/after-idle")).status == 200)
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(idle.peerCloses(within: 5))
     }
 
     @Test("a body of exactly CONTENT_LENGTH whose end-of-stream record comes in a later write leaves the kept-alive connection usable")
