@@ -87,7 +87,10 @@ let package = Package(
         // Chooses and opens a store from --database-url / --db.
         .target(
             name: "MusicStores",
-            dependencies: ["MusicCore", "MusicSQLite", "MusicPostgres"]
+            dependencies: [
+                "MusicCore", "MusicSQLite", "MusicPostgres",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         // The HTTP layer: router, auth, JSON, error envelope. `(Request) -> Response`.
         .target(

@@ -357,7 +357,9 @@ start_worker() {
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
             [ -e "$0/run/stopping" ] && break
-            echo "$(date -u +%FT%TZ) worker $6 exited; restarting" >> "$0/log/worker-$6.log"
+            # One JSON line, as the worker writes its own.
+            printf "{\"time\":\"%s\",\"level\":\"error\",\"logger\":\"deploy.supervisor\",\"message\":\"worker exited; restarting\",\"worker\":%s}\n" \
+                "$(date -u +%FT%T.%3NZ)" "$6" >> "$0/log/worker-$6.log"
             sleep 0.5
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \

@@ -45,6 +45,10 @@ package final class FastCGIServer: Sendable {
         package var peers: PeerPolicy?
         /// Keep-alive and timeouts for accepted TCP connections.
         package var tcpTimeouts: TCPConnectionTimeouts
+        /// When set, every accepted connection, unix or TCP, gets read and write
+        /// timeouts of this many seconds: a server of few threads (the metrics
+        /// endpoint's one) cannot be held by a peer that connects and sends nothing.
+        package var connectionIOTimeoutSeconds: Int32?
 
         package init(
             socket: ListeningSocket = .inherited,
@@ -53,7 +57,8 @@ package final class FastCGIServer: Sendable {
             backlog: Int32 = 4096,
             drainTimeoutSeconds: Double = 4.5,
             peers: PeerPolicy? = nil,
-            tcpTimeouts: TCPConnectionTimeouts = .standard
+            tcpTimeouts: TCPConnectionTimeouts = .standard,
+            connectionIOTimeoutSeconds: Int32? = nil
         ) {
             self.socket = socket
             self.threads = threads
@@ -62,6 +67,7 @@ package final class FastCGIServer: Sendable {
             self.drainTimeoutSeconds = drainTimeoutSeconds
             self.peers = peers
             self.tcpTimeouts = tcpTimeouts
+            self.connectionIOTimeoutSeconds = connectionIOTimeoutSeconds
         }
     }
 
@@ -181,28 +187,9 @@ package final class FastCGIServer: Sendable {
             guard status >= 0 else { continue }
             metrics.requestStarted()
             handle(request)
-            if request.pointee.keepConnection != 0 && mustServeBacklogFirst(listening) {
-                request.pointee.keepConnection = 0
-                metrics.yieldedKeptAliveConnection()
-            }
             FCGX_Finish_r(request)
             metrics.requestFinished()
         }
-    }
-
-    /// Whether this thread should close its kept-alive connection and take the
-    /// oldest connection waiting in the backlog instead: true when no thread is in
-    /// `accept` and one is waiting. Under overload (more nginx connections than
-    /// threads), a thread that keeps its connection serves nginx's next request on
-    /// it at once, while connections in the backlog wait for a thread that goes
-    /// back to `accept`, which none does: kept-alive connections took turns and the
-    /// backlog's requests waited seconds (docs/performance.md, "Overload"). Closing
-    /// sends nginx's next request through the backlog, in arrival order. With a
-    /// thread in `accept`, the backlog is empty and costs no system call here.
-    private func mustServeBacklogFirst(_ listening: Int32) -> Bool {
-        guard metrics.accepting.load(ordering: .relaxed) == 0 else { return false }
-        var descriptor = pollfd(fd: listening, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLIN) != 0
     }
 
     /// Accepts one connection, close-on-exec (a crashing worker starts the Swift
@@ -253,6 +240,9 @@ package final class FastCGIServer: Sendable {
                 if !configuration.tcpTimeouts.apply(to: connection) {
                     logger.warning("cannot set keep-alive and timeouts on a TCP connection", metadata: ["errno": "\(errno)"])
                 }
+            }
+            if let seconds = configuration.connectionIOTimeoutSeconds, !setIOTimeouts(connection, seconds: seconds) {
+                logger.warning("cannot set timeouts on a connection", metadata: ["errno": "\(errno)"])
             }
             return connection
         }

@@ -40,10 +40,6 @@ package struct TCPConnectionTimeouts: Sendable, Equatable {
             var value = value
             return setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
         }
-        func setTimeout(_ name: Int32, _ seconds: Int32) -> Bool {
-            var value = timeval(tv_sec: Int(seconds), tv_usec: 0)
-            return setsockopt(fd, SOL_SOCKET, name, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
-        }
         let tcp = Int32(IPPROTO_TCP)
         var ok = true
         // Answers are written in one piece; do not let Nagle hold the last segment
@@ -54,8 +50,16 @@ package struct TCPConnectionTimeouts: Sendable, Equatable {
         ok = set(tcp, TCP_KEEPINTVL, keepAliveIntervalSeconds) && ok
         ok = set(tcp, TCP_KEEPCNT, keepAliveProbes) && ok
         ok = set(tcp, TCP_USER_TIMEOUT, userTimeoutSeconds * 1000) && ok
-        ok = setTimeout(SO_RCVTIMEO, ioTimeoutSeconds) && ok
-        ok = setTimeout(SO_SNDTIMEO, ioTimeoutSeconds) && ok
+        ok = setIOTimeouts(fd, seconds: ioTimeoutSeconds) && ok
         return ok
     }
+}
+
+/// Read and write timeouts (SO_RCVTIMEO, SO_SNDTIMEO) on a connection: a blocked
+/// read or write fails after `seconds`, and libfcgi ends the request.
+func setIOTimeouts(_ fd: Int32, seconds: Int32) -> Bool {
+    var value = timeval(tv_sec: Int(seconds), tv_usec: 0)
+    let size = socklen_t(MemoryLayout<timeval>.size)
+    let read = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, size) == 0
+    return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, size) == 0 && read
 }

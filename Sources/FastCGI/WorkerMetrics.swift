@@ -41,9 +41,6 @@ final class WorkerMetrics: Sendable {
     private let accepted: Counter
     /// music_worker_requests_total: requests read (all routes).
     private let requests: Counter
-    /// music_worker_keepalive_yielded_total: kept-alive connections closed after their
-    /// request because connections were waiting in the backlog and no thread was in accept.
-    private let yielded: Counter
     /// music_worker_listen_backlog: connections waiting in the listening socket's backlog.
     private let backlogGauge: Gauge
     /// music_worker_listen_backlog_limit: the backlog's limit.
@@ -58,7 +55,6 @@ final class WorkerMetrics: Sendable {
         saturated = Counter(label: "music_worker_saturated_total", factory: factory)
         accepted = Counter(label: "music_worker_connections_accepted_total", factory: factory)
         requests = Counter(label: "music_worker_requests_total", factory: factory)
-        yielded = Counter(label: "music_worker_keepalive_yielded_total", factory: factory)
         backlogGauge = Gauge(label: "music_worker_listen_backlog", factory: factory)
         backlogLimitGauge = Gauge(label: "music_worker_listen_backlog_limit", factory: factory)
         threadsGauge.record(threads)
@@ -90,8 +86,6 @@ final class WorkerMetrics: Sendable {
 
     @inline(__always)
     func requestFinished() { busy.subtract(1, ordering: .relaxed) }
-
-    func yieldedKeptAliveConnection() { yielded.increment() }
 
     private func raiseBusyMax(to value: Int) {
         var seen = busyMax.load(ordering: .relaxed)

@@ -15,7 +15,8 @@ package struct APIResponse: Sendable {
     /// A JSON answer carrying the request id.
     init(status: HTTPResponse.Status, json: [UInt8], traceID: String, extraFields: [HTTPField] = []) {
         var fields = HTTPFields()
-        fields.reserveCapacity(4 + extraFields.count)
+        // Room for the two fields MusicAPI.log adds for nginx.
+        fields.reserveCapacity(6 + extraFields.count)
         fields.append(HTTPField(name: .contentType, value: "application/json"))
         fields.append(HTTPField(name: .cacheControl, value: "no-store"))
         fields.append(HTTPField(name: .requestID, value: traceID))
@@ -35,4 +36,9 @@ extension HTTPField.Name {
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     /// Set on an answer replayed for a repeated `Idempotency-Key`.
     static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
+    /// For nginx's access log only (nginx/music-fastcgi.conf hides them from the
+    /// client): the template of the route that took the request, and the
+    /// authenticated user's id.
+    static let musicRoute = HTTPField.Name("X-Music-Route")!
+    static let musicUser = HTTPField.Name("X-Music-User")!
 }

@@ -20,6 +20,8 @@ package final class MusicAPI: Sendable {
     let catalog: TrackCatalog
     let authenticator: Authenticator
     let logger: Logger
+    /// `logger`, its messages JSON members (`JSONLogMembers`): the request line's.
+    let requestLogger: Logger
     let router = Router.music
     let healthCheck: HealthCheck
     let readCache = ReadCache()
@@ -41,6 +43,9 @@ package final class MusicAPI: Sendable {
         self.catalog = TrackCatalog(store: store)
         self.authenticator = Authenticator(store: store)
         self.logger = logger
+        var requestLogger = logger
+        requestLogger[metadataKey: JSONLogMembers.metadataKey] = "on"
+        self.requestLogger = requestLogger
         self.healthCheck = HealthCheck(store: store)
     }
 
@@ -49,7 +54,7 @@ package final class MusicAPI: Sendable {
     package func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {
         let started = monotonicNanoseconds()
         var context = RequestContext(request: request, body: body)
-        let response: APIResponse
+        var response: APIResponse
         do {
             response = try route(&context)
         } catch let error as MusicError {
@@ -64,12 +69,13 @@ package final class MusicAPI: Sendable {
             logger.error("unhandled error", metadata: ["trace_id": "\(context.traceID)", "error": "\(String(reflecting: error))"])
             response = errorResponse(.internalError, context: context)
         }
-        finish(context, response, started: started)
+        finish(context, &response, started: started)
         return response
     }
 
     /// Counts and logs a request answered.
-    private func finish(_ context: RequestContext, _ response: APIResponse, started: UInt64) {
+    private func finish(_ context: RequestContext, _ response: inout APIResponse, started: UInt64) {
+        if !context.answerAnnotated { annotate(&response, context) }
         let nanoseconds = monotonicNanoseconds() &- started
         // Read once: HTTPResponse parses its status from a pseudo-header field on each read.
         let status = response.head.status.code
@@ -99,14 +105,14 @@ package final class MusicAPI: Sendable {
         if let segments = context.target.segments {
             switch router.match(method: request.method, path: segments) {
             case .found(_, let route, let position), .methodNotAllowed(let route, let position):
-                context.loggedPath = route.loggedPath(context.target.rawPath)
+                context.route = route
                 context.metrics = metrics.row(position)
             case .notFound:
                 break
             }
         }
-        let response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
-        finish(context, response, started: started)
+        var response = errorResponse(.payloadTooLarge(limit: Self.maxBodyBytes), context: context)
+        finish(context, &response, started: started)
         return response
     }
 
@@ -143,7 +149,7 @@ package final class MusicAPI: Sendable {
             throw APIError.routeNotFound()
         case .methodNotAllowed(let route, let position):
             context.metrics = metrics.row(position)
-            context.loggedPath = route.loggedPath(context.target.rawPath)
+            context.route = route
             var response = errorResponse(.methodNotAllowed(context.request.method), context: context)
             response.head.headerFields.append(HTTPField(name: .allow, value: route.allow))
             return response
@@ -152,7 +158,7 @@ package final class MusicAPI: Sendable {
             route = foundRoute
             context.metrics = metrics.row(position)
         }
-        context.loggedPath = route.loggedPath(context.target.rawPath)
+        context.route = route
         let parameters = PathParameters(path: segments, pattern: route.segments)
         switch endpoint.handler {
         case .open(let handler):
@@ -228,8 +234,8 @@ package final class MusicAPI: Sendable {
             metrics.readCacheHits.increment()
             context.metrics = entry.metrics
             context.userID = entry.userID
-            // Only a routed read's answer is kept, and none of those holds a secret in its path.
-            context.loggedPath = context.target.rawPath
+            context.route = entry.route
+            context.answerAnnotated = true
             return entry.response.retraced(context.traceID)
         }
         context.readCacheMiss = (key, stamp)
@@ -243,9 +249,12 @@ package final class MusicAPI: Sendable {
                             _ compute: (inout RequestContext) throws -> APIResponse) throws -> APIResponse {
         metrics.readCacheMisses.increment()
         guard let (key, stamp) = context.readCacheMiss, let row = context.metrics else { return try compute(&context) }
-        let response = try compute(&context)
+        var response = try compute(&context)
         if response.head.status == .ok {
-            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, metrics: row, response: response))
+            annotate(&response, context)
+            context.answerAnnotated = true
+            readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, metrics: row, route: context.route,
+                                                response: response))
         }
         return response
     }
@@ -256,37 +265,50 @@ package final class MusicAPI: Sendable {
 
     // MARK: Log
 
-    /// One line per request: trace id, method, path, status, duration, user.
-    /// Never the key, never the body, never the query string, never a share
-    /// token: the path is the one the router decided on (`loggedPath`), the
-    /// share route's masked, and "-" for a path no route takes, which could
-    /// be a token spelled another way. Written as one
-    /// message in a fixed order (cheaper than metadata, one line per request),
-    /// appended piece by piece: string interpolation costs more than the rest of a
-    /// health request's logging (docs/performance.md).
+    /// Adds the fields nginx's access log reads (X-Music-Route, X-Music-User).
+    /// A kept answer holds them already, so a read-cache hit adds nothing.
+    private func annotate(_ response: inout APIResponse, _ context: RequestContext) {
+        if let route = context.route { response.head.headerFields.append(route.routeField) }
+        if let userID = context.userID { response.head.headerFields.append(HTTPField(name: .musicUser, value: userID)) }
+    }
+
+    /// One JSON line per request (`"message":"request"`, see `JSONLogMembers`):
+    /// trace id, method, route template, status, duration, user, the client's
+    /// W3C trace id. Never the key, the body, the query string or the path: the
+    /// route is the router's template (a share token is `{token}` there), null when
+    /// no route took the request. Built by appending bytes: string interpolation
+    /// and metadata cost more than the rest of a health request's logging
+    /// (docs/performance.md). The route and the user also go to nginx's access
+    /// log, as two fields of the answer that nginx hides.
     private func log(_ context: RequestContext, status: Int, nanoseconds: UInt64) {
-        guard logger.logLevel <= .info else { return }
+        guard requestLogger.logLevel <= .info else { return }
         let micros = nanoseconds / 1_000
         var line: [UInt8] = []
-        line.reserveCapacity(192)
-        line.append(contentsOf: "request trace_id=".utf8)
-        line.appendUTF8(context.traceID)
-        line.append(contentsOf: " method=".utf8)
+        line.reserveCapacity(320)
+        line.appendStatic(#""message":"request","trace_id":"#)
+        line.appendJSONString(context.traceID)
+        // A method is an HTTP token: no character of it needs an escape.
+        line.appendStatic(#","method":""#)
         line.appendUTF8(context.request.method.rawValue)
-        line.append(contentsOf: " path=".utf8)
-        if var path = context.loggedPath {
-            path.withUTF8 { line.append(contentsOf: $0) }
-        } else {
-            line.append(UInt8(ascii: "-"))
-        }
-        line.append(contentsOf: " status=".utf8)
+        line.appendStatic(#"","route":"#)
+        if let route = context.route { line.append(contentsOf: route.patternJSON) } else { line.appendStatic("null") }
+        line.appendStatic(#","status":"#)
         line.appendDecimal(UInt64(status))
-        line.append(contentsOf: " duration_ms=".utf8)
+        line.appendStatic(#","duration_ms":"#)
         line.appendDecimal(micros / 1_000)
         line.append(UInt8(ascii: "."))
         line.appendDecimal(micros % 1_000, width: 3)
-        line.append(contentsOf: " user_id=".utf8)
-        line.appendUTF8(context.userID ?? "-")
-        logger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
+        line.appendStatic(#","user_id":"#)
+        if let userID = context.userID { line.appendJSONString(userID) } else { line.appendStatic("null") }
+        line.appendStatic(#","w3c_trace_id":"#)
+        if let w3c = TraceParent.traceID(of: context.request) {
+            // Lowercase hex (TraceParent): nothing to escape.
+            line.append(UInt8(ascii: "\""))
+            line.appendUTF8(w3c)
+            line.append(UInt8(ascii: "\""))
+        } else {
+            line.appendStatic("null")
+        }
+        requestLogger.info(Logger.Message(stringLiteral: String(decoding: line, as: UTF8.self)))
     }
 }

@@ -34,6 +34,8 @@ final class ReadCache: @unchecked Sendable {
         let userID: String?
         /// What a hit is counted under: the route and endpoint that computed it.
         let metrics: HTTPMetrics.Row
+        /// The route that computed it, for the log line of a hit.
+        let route: Route?
         let response: APIResponse
     }
 

@@ -10,9 +10,11 @@ struct RequestContext {
     let traceID: String
     /// Set once the caller is authenticated, for the log line.
     var userID: String?
-    /// The path for the log line, set once routing decided where the request
-    /// goes (see `MusicAPI.log`); `nil` while no route took it.
-    var loggedPath: Substring?
+    /// The route that took the request, for the log line (its template, never
+    /// the path: see `MusicAPI.log`); `nil` while no route took it.
+    var route: Route?
+    /// Whether the answer already holds the fields `MusicAPI.annotate` adds (a kept one).
+    var answerAnnotated = false
     /// A GET the read cache did not answer: the entry's key and the change stamp
     /// read before routing (see `MusicAPI.readCacheProbe`).
     var readCacheMiss: (key: String, stamp: Int64)?

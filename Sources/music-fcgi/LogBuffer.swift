@@ -14,6 +14,7 @@ final class LogBuffer: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private let limit = 64 * 1024
     private var stampSecond: time_t = -1
+    /// `{"time":"2026-11-22T02:10:00.`: each line's start but its milliseconds, made once a second.
     private var stamp: [UInt8] = []
 
     init(fd: Int32 = 2) {
@@ -28,17 +29,27 @@ final class LogBuffer: @unchecked Sendable {
         }
     }
 
-    /// Appends one line: the time (formatted once per second), what `write` adds, a newline.
+    /// Appends one line, a JSON object: `{"time":"...Z"` (UTC, to the
+    /// millisecond), the members `write` adds (each after a comma), `}` and a newline.
     func appendLine(_ write: (inout [UInt8]) -> Void) {
-        var now = time_t()
-        time(&now)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let millis = Int(now.tv_nsec / 1_000_000)
         pthread_mutex_lock(&lock)
-        if now != stampSecond {
-            stampSecond = now
-            stamp = UTCTimestamp.bytes(Int64(now))
+        if now.tv_sec != stampSecond {
+            stampSecond = now.tv_sec
+            stamp = Array(#"{"time":""#.utf8)
+            stamp.append(contentsOf: UTCTimestamp.bytes(Int64(now.tv_sec)).dropLast())
+            stamp.append(UInt8(ascii: "."))
         }
         pending.append(contentsOf: stamp)
+        pending.append(UInt8(48 + millis / 100))
+        pending.append(UInt8(48 + millis / 10 % 10))
+        pending.append(UInt8(48 + millis % 10))
+        pending.append(UInt8(ascii: "Z"))
+        pending.append(UInt8(ascii: "\""))
         write(&pending)
+        pending.append(UInt8(ascii: "}"))
         pending.append(UInt8(ascii: "\n"))
         let full = pending.count >= limit
         pthread_mutex_unlock(&lock)

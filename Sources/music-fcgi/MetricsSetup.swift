@@ -37,10 +37,11 @@ enum MetricsSetup {
 
     /// The exposition a scrape gets: the sampled figures refreshed, then the registry.
     static func exposition(registry: PrometheusCollectorRegistry, server: FastCGIServer,
-                           process: ProcessMetrics) -> @Sendable () -> [UInt8] {
+                           process: ProcessMetrics, disk: DatabaseDiskMetrics?) -> @Sendable () -> [UInt8] {
         return {
             server.sampleMetrics()
             process.sample()
+            disk?.sample()
             return registry.emitToBuffer()
         }
     }

@@ -125,7 +125,8 @@ struct MusicFCGI: ParsableCommand {
             logger: logger
         )
         let metricsEndpoint = registry.flatMap { registry in
-            metricsServer(registry: registry, requestServer: server, api: api, peers: peers)
+            metricsServer(registry: registry, requestServer: server, api: api, peers: peers,
+                          disk: DatabaseDiskMetrics(choice: choice))
         }
         if metrics == .off, metricsSocket != nil || metricsListen != nil {
             logger.info("--metrics off: no metrics socket")
@@ -165,15 +166,15 @@ extension MusicFCGI {
     /// socket, so a scrape is answered while every request thread is busy. Its own
     /// requests do not count in the worker loop's figures (no-op handles).
     func metricsServer(registry: PrometheusCollectorRegistry, requestServer: FastCGIServer, api: MusicAPI,
-                       peers: PeerPolicy?) -> FastCGIServer? {
+                       peers: PeerPolicy?, disk: DatabaseDiskMetrics?) -> FastCGIServer? {
         let listening: ListeningSocket
         if let metricsSocket { listening = .unix(path: metricsSocket) } else if let metricsListen { listening = .tcp(address: metricsListen) } else { return nil }
         let responder = MetricsResponder(
-            exposition: MetricsSetup.exposition(registry: registry, server: requestServer, process: ProcessMetrics()),
+            exposition: MetricsSetup.exposition(registry: registry, server: requestServer, process: ProcessMetrics(), disk: disk),
             otherwise: MusicResponder(api: api))
         return FastCGIServer(
             configuration: .init(socket: listening, threads: 1, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, peers: peers),
+                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2),
             responder: responder,
             logger: Logger(label: "music.metrics"),
             metricsFactory: NOOPMetricsHandler.instance)

@@ -122,3 +122,28 @@ def test_worker_backlog_is_the_same_everywhere():
     unit = re.search(r"^Backlog=(\d+)$", (ROOT / "deploy" / "systemd" / "music-fcgi@.socket").read_text(), re.M).group(1)
     server = re.search(r"backlog: Int32 = (\d+),", (ROOT / "Sources" / "FastCGI" / "FastCGIServer.swift").read_text()).group(1)
     assert lib == unit == server
+
+
+def metric_names_in_sources():
+    """Every metric the code makes: the names written as string literals in
+    Sources/ (the PostgreSQL URL's music_*_ms parameters are not metrics)."""
+    names = set()
+    for path in (ROOT / "Sources").rglob("*.swift"):
+        names |= set(re.findall(r'"((?:music|process)_[a-z0-9_]+)"', path.read_text()))
+    return {name for name in names if not name.endswith("_ms")}
+
+
+def test_readme_lists_every_metric_and_only_those():
+    section = readme_section("Observability")
+    listed = set(re.findall(r"`((?:music|process)_[a-z0-9_]+)(?:\{[^}]*\})?`", section))
+    made = metric_names_in_sources()
+    assert "music_http_requests_total" in made and "process_open_fds" in made  # guards the parser
+    assert made - listed == set(), f"README's Observability section lacks {sorted(made - listed)}"
+    assert listed - made == set(), f"README's Observability section names metrics no code makes: {sorted(listed - made)}"
+
+
+def readme_section(title):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else len(text)]

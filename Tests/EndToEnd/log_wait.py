@@ -2,7 +2,9 @@
 every second (`flush=1s`) and each worker its own every 200 ms: a test that reads
 a log polls for the line it expects, with a deadline. A test that checks what is
 NOT in the logs first waits until every log holds a request made after the ones
-under test: each log is written in order, so what came before is on disk."""
+under test: each log is written in order, so what came before is on disk.
+Both logs are JSON lines (one object a line): `records` reads them."""
+import json
 import os
 import pathlib
 import time
@@ -24,6 +26,35 @@ def wait_for_text(path, needle, timeout=10.0):
             return text
         if time.monotonic() > deadline:
             raise AssertionError(f"{needle!r} not in {path} after {timeout} s")
+        time.sleep(0.05)
+
+
+def records(path):
+    """The JSON objects of a log, one a line; a line that is not one (a line
+    still being written) is skipped."""
+    path = pathlib.Path(path)
+    text = path.read_text(errors="replace") if path.exists() else ""
+    found = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def wait_for_record(path, predicate, timeout=10.0):
+    """Polls the log at `path` until one of its records satisfies `predicate`;
+    returns that record. Fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for record in records(path):
+            if predicate(record):
+                return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no matching record in {path} after {timeout} s")
         time.sleep(0.05)
 
 
@@ -50,12 +81,12 @@ def logs_caught_up(stack, timeout=15.0):
         if status == 200:  # a 429 never reached a worker
             markers.append(headers["X-Request-ID"])
         for index, path in list(pending.items()):
-            text = path.read_text(errors="replace") if path.exists() else ""
-            if any(f"trace_id={marker} " in text for marker in markers):
+            if any(record.get("trace_id") in markers for record in records(path)):
                 del pending[index]
         if not pending:
             break
         if time.monotonic() > deadline:
             raise AssertionError(f"no health request after {timeout} s in the logs of workers {sorted(pending)}")
         time.sleep(0.1)
-    wait_for_text(access, f" {markers[-1]} ", timeout=max(1.0, deadline - time.monotonic()))
+    wait_for_record(access, lambda record: record.get("trace_id") == markers[-1],
+                    timeout=max(1.0, deadline - time.monotonic()))

@@ -84,14 +84,15 @@ final class InProcessServer {
     private let runEnd = RunEnd()
     private var stopped = false
 
-    init(threads: Int = 4, maxBodyBytes: Int = 1 << 20, drainTimeoutSeconds: Double = 3) throws {
+    init(threads: Int = 4, maxBodyBytes: Int = 1 << 20, drainTimeoutSeconds: Double = 3,
+         connectionIOTimeoutSeconds: Int32? = nil) throws {
         directory = "/tmp/fastcgi-inprocess-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/server.sock"
         responder = StubResponder()
         server = FastCGIServer(
             configuration: .init(socket: .unix(path: socketPath), threads: threads, maxBodyBytes: maxBodyBytes,
-                                 drainTimeoutSeconds: drainTimeoutSeconds),
+                                 drainTimeoutSeconds: drainTimeoutSeconds, connectionIOTimeoutSeconds: connectionIOTimeoutSeconds),
             responder: responder,
             logger: Logger(label: "fastcgi-test") { _ in SwiftLogNoOpLogHandler() })
         let (server, runEnd) = (server, runEnd)
@@ -262,27 +263,15 @@ struct InProcessServerTests {
         #expect(stack.responder.calls.count == 22)
     }
 
-    @Test("with every thread on a kept-alive connection and a connection waiting in the backlog, the next answer closes its kept-alive connection and the waiting one is served")
-    func backlogBeforeKeptAlive() throws {
-        let stack = try InProcessServer(threads: 2)
-        let first = try stack.client()
-        let second = try stack.client()
-        #expect(try first.request(Self.params("GET", "/first"), keepConnection: true).status == 200)
-        #expect(try second.request(Self.params("GET", "/second"), keepConnection: true).status == 200)
-        // Both threads now wait on their kept-alive connections; this one waits in the backlog.
-        let waiting = try stack.client()
-        try waiting.sendBegin()
-        try waiting.sendParams(Self.params("GET", "/waiting"))
-        try waiting.sendStdin([])
-        // nginx's next request on a kept-alive connection is answered, and that
-        // connection is closed so that its thread takes the waiting one: served
-        // in arrival order, not after every request the kept-alive connections bring.
-        #expect(try first.request(Self.params("GET", "/again"), keepConnection: true).status == 200)
-        #expect(first.peerCloses(within: 5))
-        #expect(try waiting.readResponse().headers["x-path"] == "/waiting")
-        // The other kept-alive connection was not needed: it stays open and usable.
-        #expect(!second.peerCloses(within: 0.2))
-        #expect(try second.request(Self.params("GET", "/second-again"), keepConnection: true).status == 200)
+    @Test("with connection timeouts, a peer that connects and sends nothing holds the one thread for the timeout only")
+    func idlePeerHoldsTheThreadForTheTimeoutOnly() throws {
+        let stack = try InProcessServer(threads: 1, connectionIOTimeoutSeconds: 1)
+        let idle = try stack.client()
+        let started = Date()
+        // Queued behind the idle connection, which the one thread reads from.
+        #expect(try stack.client().request(Self.params("GET", "/after-idle")).status == 200)
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(idle.peerCloses(within: 5))
     }
 
     @Test("a body of exactly CONTENT_LENGTH whose end-of-stream record comes in a later write leaves the kept-alive connection usable")

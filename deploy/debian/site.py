@@ -13,7 +13,9 @@ What moves and why:
 - the logs go to /var/log/nginx/music-collections-{access,error}.log (rotated
   by Debian's nginx logrotate rule);
 - the upstream server line is written once with @N@ for the worker number:
-  music-collections-site repeats it for each worker of MUSIC_WORKERS.
+  music-collections-site repeats it for each worker of MUSIC_WORKERS; the writers'
+  upstream keeps worker 1 and a line with @B@, repeated for workers 2 and up as
+  its backups.
 Zones, maps, the log format and the upstream stay at the http level (their
 names all start with music_).
 The snippet music-site-settings.conf is written into RENDERED_FOLDER.
@@ -65,9 +67,15 @@ for line in body.splitlines():
         pending_comment, statement = [], []
 
 text = "\n".join(site) + "\n"
-# The upstream: one line per worker, from the single socket of the rendering.
-assert text.count("worker-1.sock") == 1, "expected one upstream server (rendered with one worker)"
-text = text.replace("worker-1.sock", "worker-@N@.sock")
+# The upstreams, from the single socket of the rendering: reads go to every worker
+# (one line per worker, @N@), writes to worker 1 with the others as its backups
+# (@B@: workers 2 and up; see nginx.conf.template's music_writers).
+assert text.count("worker-1.sock") == 2, "expected one server in each upstream (rendered with one worker)"
+writers = re.search(r"(upstream music_writers \{\n(\s*)server (\S*)worker-1\.sock max_fails=0;\n)", text)
+assert writers, "expected the writers' upstream with worker 1"
+text = text.replace(writers.group(1), writers.group(1).replace("worker-1.sock", "worker-@W@.sock")
+                    + f"{writers.group(2)}server {writers.group(3)}worker-@B@.sock backup max_fails=0;\n")
+text = text.replace("worker-1.sock", "worker-@N@.sock").replace("worker-@W@.sock", "worker-1.sock")
 # Each server block first takes the settings.
 text = re.sub(r"(server \{\n(\s*)listen [^\n]*\n)", lambda m: f"{m.group(1)}{m.group(2)}include {snippets}/music-site-settings.conf;\n", text)
 assert text.count("music-site-settings.conf") == 2, "expected two server blocks"

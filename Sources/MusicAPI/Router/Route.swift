@@ -1,5 +1,6 @@
 import HTTPTypes
 import MusicCore
+import MusicSupport
 
 /// One path pattern and the endpoint each method reaches there. A class: a
 /// match hands it on by one reference, not field by field.
@@ -15,11 +16,12 @@ final class Route: Sendable {
     let endpoints: [Endpoint]
     /// The `Allow` field of a 405 here: the methods, in the table's order.
     let allow: String
-    /// What the log shows for a path of this route, when its parameters are
-    /// secrets (a share token); `nil`: the path as sent.
-    let loggedAs: String?
+    /// `X-Music-Route: <pattern>`, the route nginx's access log shows: made once.
+    let routeField: HTTPField
+    /// The pattern as a JSON string, for the worker's log line: made once.
+    let patternJSON: [UInt8]
 
-    init(_ pattern: String, _ endpoints: [Endpoint], loggedAs: String? = nil) {
+    init(_ pattern: String, _ endpoints: [Endpoint]) {
         self.pattern = pattern
         segments = pattern.split(separator: "/").map { part in
             guard part.hasPrefix("{") else { return .literal(String(part)) }
@@ -31,12 +33,8 @@ final class Route: Sendable {
         }
         self.endpoints = endpoints
         allow = endpoints.map(\.method.rawValue).joined(separator: ", ")
-        self.loggedAs = loggedAs
-    }
-
-    /// The path for the log line of a request on this route, sent as `rawPath`.
-    func loggedPath(_ rawPath: Substring) -> Substring {
-        loggedAs.map { $0[...] } ?? rawPath
+        routeField = HTTPField(name: .musicRoute, value: pattern)
+        patternJSON = .jsonString(pattern)
     }
 
     /// Whether `path` (decoded segments) fits the pattern.
