@@ -3,8 +3,9 @@
 
 Seeds realistic data, runs each wrk scenario through nginx over plain HTTP and
 HTTPS, compares every scenario with the C floor measured in the same run, checks
-growth (deep vs shallow page, adding to a large vs a small collection), worker
-memory and a full 10,000-track reorder, then prints the table and writes it to
+growth (deep vs shallow page, adding to a large vs a small collection), the
+metrics' cost (health and list tracks against a worker with metrics off, in
+alternating rounds), worker memory and a full 10,000-track reorder, then prints the table and writes it to
 var/bench/ (results.md, results.json). Any unexpected status fails the run.
 """
 import argparse
@@ -58,6 +59,10 @@ class Stack:
 # answers is a new member (scenario.lua counts any other as unexpected).
 ADD_TARGETS = 120
 FLOOR_ADD = "C floor, add-track requests"
+# The scenarios run against the worker with metrics off too (MUSIC_METRICS=off).
+METRICS_SCENARIOS = ["health", "list tracks (10-track, limit 50)"]
+# The issue's bound on the metrics' cost: on/off throughput at least this.
+METRICS_MIN_RATIO = 0.97
 
 
 def seed(stack, out_dir):
@@ -163,6 +168,9 @@ def main():
     parser.add_argument("--nginx-pid-file", required=True)
     parser.add_argument("--floor-worker-pid-file", required=True)
     parser.add_argument("--floor-nginx-pid-file", required=True)
+    parser.add_argument("--off-http-port", type=int, required=True, help="nginx in front of the worker with metrics off")
+    parser.add_argument("--off-worker-pid-file", required=True)
+    parser.add_argument("--off-nginx-pid-file", required=True)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", required=True)
@@ -249,6 +257,9 @@ def main():
                          "ratio": statistics.median(ratios[name]), "unexpected": unexpected, "cpu_us": median_cpu(results),
                          "rounds_rps": [r["rps"] for r in results], "rounds_ratio": ratios[name]})
 
+    metrics = metrics_overhead(args, [(name, env) for name, env in scenarios if name in METRICS_SCENARIOS],
+                               url("http"), stack_processes, failures)
+
     log("growth: deep vs shallow page; add to 9,000-10,000 vs 10-1,010 tracks, alternating in chunks of 200 (1 connection)")
     growth = {}
     for label, path, extra in [
@@ -320,11 +331,44 @@ def main():
         memory[label.replace("_kib", "_requests")] = result["requests"]
     memory["growth_percent"] = (memory["after_200k_kib"] - memory["after_100k_kib"]) * 100 / memory["after_100k_kib"]
 
-    report(args, rows, growth, reorder_ms, memory, failures)
+    report(args, rows, metrics, growth, reorder_ms, memory, failures)
     return 1 if failures else 0
 
 
-def report(args, rows, growth, reorder_ms, memory, failures):
+def metrics_overhead(args, scenarios, on_url, on_processes, failures):
+    """Each scenario against the service stack (metrics on) and the worker with
+    metrics off (same database, same nginx configuration), HTTP, in rounds whose
+    order alternates (on then off, off then on), so that a slow spell of the shared
+    machine weighs on both sides. The ratio is on/off of the sides' median req/s."""
+    off_url = f"http://127.0.0.1:{args.off_http_port}"
+    off_processes = processes(args.off_worker_pid_file, args.off_nginx_pid_file)
+    sides = {"on": (on_url, on_processes), "off": (off_url, off_processes)}
+    results = []
+    for name, env in scenarios:
+        runs = {"on": [], "off": []}
+        for round_number in range(1, args.rounds + 1):
+            for side in (["on", "off"] if round_number % 2 else ["off", "on"]):
+                log(f"{name}, metrics {side} (http, round {round_number} of {args.rounds})")
+                base_url, measure = sides[side]
+                runs[side].append(wrk(base_url + env["BENCH_PATH"], args.duration, 32, env, measure))
+        for side, side_runs in runs.items():
+            for run in side_runs:
+                count = sum(n for status, n in run["statuses"].items() if not status.startswith("2"))
+                count += sum(run["socket_errors"].values())
+                if count:
+                    failures.append(f"{name} (metrics {side}): {count} unexpected answers {run['statuses']} {run['socket_errors']}")
+        row = {"scenario": name, "proto": "http"}
+        for side, side_runs in runs.items():
+            row[f"{side}_rps"] = statistics.median(r["rps"] for r in side_runs)
+            row[f"{side}_p99_ms"] = statistics.median(r["p99_us"] for r in side_runs) / 1000
+            row[f"{side}_worker_cpu_us"] = statistics.median(r["cpu_us"]["worker"] for r in side_runs)
+            row[f"rounds_{side}_rps"] = [r["rps"] for r in side_runs]
+        row["ratio"] = row["on_rps"] / row["off_rps"]
+        results.append(row)
+    return results
+
+
+def report(args, rows, metrics, growth, reorder_ms, memory, failures):
     by = {(row["scenario"], row["proto"]): row for row in rows}
     ratio = lambda name, proto="http": by[(name, proto)]["ratio"]
     deep = growth["deep page"]["p50_us"] / growth["shallow page"]["p50_us"]
@@ -337,6 +381,8 @@ def report(args, rows, growth, reorder_ms, memory, failures):
          ratio("list tracks (10-track, limit 50)") >= 0.7),
         ("add track >= 0.5x floor (HTTP)", f"{ratio('add track (new member)'):.2f}x", ratio("add track (new member)") >= 0.5),
         ("create >= 0.5x floor (HTTP)", f"{ratio('create collection'):.2f}x", ratio("create collection") >= 0.5),
+        *[(f"{row['scenario']}: metrics on >= {METRICS_MIN_RATIO}x off (HTTP)", f"{row['ratio']:.3f}x",
+           row["ratio"] >= METRICS_MIN_RATIO) for row in metrics],
         ("deep page <= 1.5x shallow page (p50)", f"{deep:.2f}x", deep <= 1.5),
         ("add to 10,000-track <= 1.5x add to 10-track (p50)", f"{add:.2f}x", add <= 1.5),
         ("full 10,000-track reorder <= 150 ms (median of 5)", f"{reorder:.1f} ms", reorder <= 150),
@@ -355,6 +401,15 @@ def report(args, rows, growth, reorder_ms, memory, failures):
         cpu = row["cpu_us"]
         lines.append(f"| {row['scenario']} | {row['proto']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
                      f"| {row['ratio']:.2f} | {row['unexpected']} | {cpu['worker']:.0f} | {cpu['nginx']:.0f} | {cpu['wrk']:.0f} |")
+    lines += ["", f"Metrics on (the worker above) and off (a second worker, MUSIC_METRICS=off, on the same database behind "
+              f"the same nginx configuration), HTTP, {args.rounds} rounds alternating which side runs first; "
+              "on/off: the ratio of the sides' median req/s.", "",
+              "| metrics on / off | req/s on | req/s off | on/off | p99 ms on | p99 ms off | worker CPU us/req on | off |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in metrics:
+        lines.append(f"| {row['scenario']} | {row['on_rps']:,.0f} | {row['off_rps']:,.0f} | {row['ratio']:.3f} "
+                     f"| {row['on_p99_ms']:.2f} | {row['off_p99_ms']:.2f} | {row['on_worker_cpu_us']:.0f} "
+                     f"| {row['off_worker_cpu_us']:.0f} |")
     lines += ["", "| growth (1 connection) | p50 ms | p99 ms |", "|---|---:|---:|"]
     for label, result in growth.items():
         lines.append(f"| {label} | {result['p50_us'] / 1000:.2f} | {result['p99_us'] / 1000:.2f} |")
@@ -372,7 +427,7 @@ def report(args, rows, growth, reorder_ms, memory, failures):
     with open(os.path.join(args.out, "results.md"), "w") as handle:
         handle.write(text)
     with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump({"rows": rows, "growth": growth, "reorder_ms": reorder_ms, "memory": memory,
+        json.dump({"rows": rows, "metrics_overhead": metrics, "growth": growth, "reorder_ms": reorder_ms, "memory": memory,
                    "targets": [{"target": n, "measured": v, "met": m} for n, v, m in targets], "failures": failures},
                   handle, indent=2)
 
