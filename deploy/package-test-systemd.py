@@ -7,7 +7,7 @@ installed unit files themselves, not restated:
                         for as long as this process runs, across worker restarts
   music-fcgi@N.service  ExecStartPre with "+" (run as root), then
                         ExecStart run as User/Group with the listening socket on
-                        standard input (StandardInput=socket), Environment= then
+                        standard input (StandardInput=socket), Environment= (with %i) then
                         EnvironmentFile= (optional with "-"), KillSignal on stop,
                         SIGKILL after TimeoutStopSec, Restart=always after RestartSec
   music-migrate.service ExecStart run as User/Group, once (oneshot)
@@ -60,10 +60,10 @@ def seconds(value):
     return float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
 
 
-def environment(unit):
+def environment(unit, instance):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     for item in unit.get("Environment", []):
-        for pair in shlex.split(item):
+        for pair in shlex.split(item.replace("%i", instance)):
             key, _, value = pair.partition("=")
             env[key] = value
     for item in unit.get("EnvironmentFile", []):
@@ -88,7 +88,7 @@ def spawn(unit, instance, stdin_fd, log_path):
     command = shlex.split(last(unit, "ExecStart").replace("%i", instance))
     user = pwd.getpwnam(last(unit, "User"))
     group = grp.getgrnam(last(unit, "Group"))
-    env = environment(unit)
+    env = environment(unit, instance)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     pid = os.fork()
     if pid == 0:

@@ -56,16 +56,34 @@ struct MusicFCGI: ParsableCommand {
 
     enum MetricsSwitch: String, ExpressibleByArgument { case on, off }
 
-    @Option(help: "Collect metrics (on) or not (off: swift-metrics' no-op handlers and no metrics socket; for the benchmark's comparison).")
-    var metrics: MetricsSwitch = .on
+    @Option(name: .customLong("metrics"), help: "Collect metrics (on) or not (off: swift-metrics' no-op handlers and no metrics socket; for the benchmark's comparison). Default: $MUSIC_METRICS, else on.")
+    var metricsOption: MetricsSwitch?
 
-    @Option(help: "Serve Prometheus metrics on a unix socket of their own at PATH (mode 0660), answered by one dedicated thread: a scrape never waits behind requests.")
-    var metricsSocket: String?
+    @Option(name: .customLong("metrics-socket"), help: "Serve Prometheus metrics on a unix socket of their own at PATH (mode 0660), answered by one dedicated thread: a scrape never waits behind requests (default: $MUSIC_METRICS_SOCKET).")
+    var metricsSocketOption: String?
 
     @Option(help: "Serve Prometheus metrics on a TCP socket of their own, HOST:PORT (the same peers as --listen: FCGI_WEB_SERVER_ADDRS or --allow-any-peer).")
     var metricsListen: String?
 
+    // The environment as defaults: the systemd unit names the socket in Environment=,
+    // which an older executable ignores (a package's units can come with an older one).
+    static let metricsVariable = "MUSIC_METRICS"
+    static let metricsSocketVariable = "MUSIC_METRICS_SOCKET"
+
+    var metrics: MetricsSwitch {
+        metricsOption ?? ProcessInfo.processInfo.environment[Self.metricsVariable].flatMap(MetricsSwitch.init(rawValue:)) ?? .on
+    }
+
+    var metricsSocket: String? {
+        guard metricsSocketOption == nil, metricsListen == nil else { return metricsSocketOption }
+        return ProcessInfo.processInfo.environment[Self.metricsSocketVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
+        if metricsOption == nil, let value = ProcessInfo.processInfo.environment[Self.metricsVariable], !value.isEmpty,
+           MetricsSwitch(rawValue: value) == nil {
+            throw ValidationError("\(Self.metricsVariable) must be on or off, not \(value)")
+        }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
         guard metricsSocket == nil || metricsListen == nil else { throw ValidationError("give --metrics-socket or --metrics-listen, not both") }

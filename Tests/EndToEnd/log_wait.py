@@ -35,7 +35,9 @@ def records(path):
     path = pathlib.Path(path)
     text = path.read_text(errors="replace") if path.exists() else ""
     found = []
-    for line in text.splitlines():
+    # Split on newlines only: str.splitlines also splits on U+2028, U+0085 and
+    # the like, which a JSON string may hold unescaped.
+    for line in text.split("\n"):
         try:
             record = json.loads(line)
         except ValueError:
