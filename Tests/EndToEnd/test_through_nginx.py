@@ -229,6 +229,14 @@ def test_rendered_production_config_is_valid_nginx(tmp_path, stack):
     assert re.findall(r"server (\S+?)( backup)? ", reads) == [(f"unix:{tmp_path}/run/worker-{n}.sock", "") for n in (1, 2)]
     assert re.findall(r"server (\S+?)( backup)? ", writes) == [(f"unix:{tmp_path}/run/worker-1.sock", ""),
                                                               (f"unix:{tmp_path}/run/worker-2.sock", " backup")]
+    writers = re.compile(r"map \$request_method \$music_upstream \{[^}]*default (\w+);")
+    assert writers.search((out / "music-common.conf").read_text()).group(1) == "music_writers"
+    # With other hosts (PostgreSQL), writes share the reads' pool: every host writes.
+    remote = tmp_path / "nginx-remote"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(remote)], capture_output=True, text=True, check=True,
+                   env=dict(env, MUSIC_UPSTREAMS="server 10.0.0.11:9000;server 10.0.0.12:9000;",
+                            MUSIC_METRICS_UPSTREAMS="10.0.0.11:9100 10.0.0.12:9100"))
+    assert writers.search((remote / "music-common.conf").read_text()).group(1) == "music_workers"
     for path in out.iterdir():
         assert not re.search(r"@[A-Z_]+@", path.read_text()), path
     for folder in ["client_body", "fastcgi", "proxy", "uwsgi", "scgi"]:
