@@ -495,6 +495,9 @@ def main(argv=None):
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--watch", action="store_true", help="refresh every --interval seconds until interrupted")
     mode.add_argument("--once", action="store_true", help="one view after two scrapes (the default)")
+    parser.add_argument("--workers", type=lambda text: [int(n) for n in text.split()],
+                        help="the worker numbers, as deploy/lib.sh's metrics_workers lists them"
+                             " (deploy/status passes them; without it the listener is probed)")
     parser.add_argument("--interval", type=float, default=2.0,
                         help="seconds between the two scrapes, and between refreshes with --watch (default 2)")
     parser.add_argument("--timeout", type=float, default=FETCH_TIMEOUT,
@@ -513,7 +516,7 @@ def main(argv=None):
         print(f"deploy/status: nginx's internal listener on {options.listen} does not answer ({error});"
               f" is the stack running, with this MUSIC_METRICS_LISTEN?", file=sys.stderr)
         return EXIT_UNREACHABLE
-    numbers = discover_workers(address, options.timeout)
+    numbers = options.workers if options.workers is not None else discover_workers(address, options.timeout)
     if not numbers:
         print(f"deploy/status: the listener on {options.listen} serves no worker's metrics"
               f" (nginx_status answered {status})", file=sys.stderr)
