@@ -29,11 +29,17 @@ package final class MusicAPI: Sendable {
     let metrics: HTTPMetrics
     /// The OpenAPI document served at `/v1/music/openapi.yaml`, if one was given.
     let openAPIDocument: [UInt8]?
+    /// The public base URL of the service, without a trailing slash
+    /// (`MUSIC_PUBLIC_URL`): share links are built on it, never on the
+    /// client's Host header.
+    let publicURL: String
 
     /// `metrics`: where the handles come from, by default the process's factory
     /// (bootstrap it before this, as music-fcgi does; tests pass their own).
     package init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
-                openAPIDocument: [UInt8]? = nil, metrics: any MetricsFactory = MetricsSystem.factory) {
+                openAPIDocument: [UInt8]? = nil, metrics: any MetricsFactory = MetricsSystem.factory,
+                publicURL: String = "https://localhost") {
+        self.publicURL = publicURL
         self.metrics = HTTPMetrics(router: router, factory: metrics)
         self.openAPIDocument = openAPIDocument
         self.store = store

@@ -1,5 +1,8 @@
 /// A generated track. Tracks are made elsewhere; this service only groups them.
 public struct Track: Equatable, Sendable {
+    /// The licence version of tracks stored before versions were recorded.
+    public static let defaultLicenceVersion = "1.0"
+
     public var id: String
     public var organizationID: String
     public var ownerID: String
@@ -10,6 +13,8 @@ public struct Track: Equatable, Sendable {
     public var instrumental: Bool
     public var mimeType: String
     public var licenceClass: String
+    /// The version of the licence terms the track was generated under.
+    public var licenceVersion: String
     public var createdAt: Timestamp
     public var deletedAt: Timestamp?
 
@@ -18,7 +23,7 @@ public struct Track: Equatable, Sendable {
         engine: String = "studio-v1", mode: String = "text_to_music",
         measuredDurationSeconds: Double? = nil, instrumental: Bool = false,
         mimeType: String = "audio/mpeg", licenceClass: String = "standard",
-        createdAt: Timestamp, deletedAt: Timestamp? = nil
+        licenceVersion: String = Track.defaultLicenceVersion, createdAt: Timestamp, deletedAt: Timestamp? = nil
     ) {
         self.id = id
         self.organizationID = organizationID
@@ -30,6 +35,7 @@ public struct Track: Equatable, Sendable {
         self.instrumental = instrumental
         self.mimeType = mimeType
         self.licenceClass = licenceClass
+        self.licenceVersion = licenceVersion
         self.createdAt = createdAt
         self.deletedAt = deletedAt
     }
