@@ -302,7 +302,7 @@ struct SharedPageTests {
                                                       canonicalURL: "https://music.example/v1/music/shared/T"), as: UTF8.self)
         #expect(html.contains(#"<h1 id="title">Rain &amp; &lt;thunder&gt;</h1>"#))
         #expect(html.contains(#"<dl id="facts">"#))
-        for (name, value) in [("Duration", "2:05"), ("Instrumental", "Yes"), ("Licence", "non_commercial"), ("Licence version", "2.1"),
+        for (name, value) in [("Duration", "2:05"), ("Instrumental", "Yes"), ("Licence class", "non_commercial"), ("Licence version", "2.1"),
                               ("Commercial use", "Not allowed"), ("Attribution", "Not required")] {
             #expect(html.contains("<dt>\(name)</dt><dd>\(value)</dd>"), "\(name)")
         }
@@ -335,7 +335,7 @@ struct SharedPageTests {
         let html = page.bodyText
         #expect(page.status == 200 && isHTML(page))
         #expect(html.contains(#"<h1 id="title">Rain &lt;study&gt;</h1>"#))
-        for (name, value) in [("Duration", "2:50"), ("Instrumental", "Yes"), ("Licence", "cc_by"), ("Licence version", "2.1"),
+        for (name, value) in [("Duration", "2:50"), ("Instrumental", "Yes"), ("Licence class", "cc_by"), ("Licence version", "2.1"),
                               ("Commercial use", "Allowed"), ("Attribution", "Required: credit the creator")] {
             #expect(html.contains("<dt>\(name)</dt><dd>\(value)</dd>"), "\(name)")
         }
