@@ -1,10 +1,14 @@
+import MusicCore
 import MusicSupport
 
 /// Writes JSON straight into a byte buffer: the API's responses are small,
 /// flat objects, and a writer avoids building an intermediate tree per request.
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []
-    private var needsComma: [Bool] = [false]
+    /// Whether a value was written at this level since the last `{`, `[` or key.
+    /// One flag serves every level: a closed object or array is itself a value
+    /// of the level around it, so after it a comma is always due there.
+    private var needsComma = false
 
     init(capacity: Int = 256) {
         bytes.reserveCapacity(capacity)
@@ -13,23 +17,23 @@ struct JSONWriter {
     mutating func beginObject() {
         separate()
         bytes.append(UInt8(ascii: "{"))
-        needsComma.append(false)
+        needsComma = false
     }
 
     mutating func endObject() {
         bytes.append(UInt8(ascii: "}"))
-        needsComma.removeLast()
+        needsComma = true
     }
 
     mutating func beginArray() {
         separate()
         bytes.append(UInt8(ascii: "["))
-        needsComma.append(false)
+        needsComma = false
     }
 
     mutating func endArray() {
         bytes.append(UInt8(ascii: "]"))
-        needsComma.removeLast()
+        needsComma = true
     }
 
     /// Writes `"name":`; the next value written belongs to it. Keys are written
@@ -45,7 +49,7 @@ struct JSONWriter {
     /// After a key: the colon, and no comma before its value.
     private mutating func valueFollows() {
         bytes.append(UInt8(ascii: ":"))
-        needsComma[needsComma.count - 1] = false
+        needsComma = false
     }
 
     mutating func string(_ value: String) {
@@ -59,7 +63,18 @@ struct JSONWriter {
 
     mutating func int(_ value: Int) {
         separate()
-        bytes.append(contentsOf: String(value).utf8)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        bytes.appendDecimal(UInt64(value.magnitude))
+    }
+
+    /// A timestamp as its ISO 8601 string (`Timestamp.iso8601`), written in place.
+    mutating func timestamp(_ value: Timestamp) {
+        separate()
+        UTCTimestamp.appendJSON(value.secondsSince1970, to: &bytes)
+    }
+
+    mutating func timestamp(_ value: Timestamp?) {
+        if let value { timestamp(value) } else { null() }
     }
 
     mutating func double(_ value: Double?) {
@@ -91,8 +106,8 @@ struct JSONWriter {
     }
 
     private mutating func separate() {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        needsComma = true
     }
 
     private mutating func writeString(_ value: String) {

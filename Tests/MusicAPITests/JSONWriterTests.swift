@@ -1,0 +1,52 @@
+import MusicCore
+@testable import MusicAPI
+import Testing
+
+/// `JSONWriter` keeps one comma flag for every level of nesting and writes
+/// integers and timestamps in place: the text must stay what a per-level stack
+/// of flags and `String(value)` gave, and parse back to what was written.
+@Suite("The JSON writer")
+struct JSONWriterTests {
+    @Test("commas between members and elements at every depth, none after an opening or a key, empty containers")
+    func nesting() {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("a"); json.int(1)
+        json.key("empty_object"); json.beginObject(); json.endObject()
+        json.key("empty_array"); json.beginArray(); json.endArray()
+        json.key("items")
+        json.beginArray()
+        json.beginObject(); json.key("x"); json.int(-7); json.key("y"); json.beginArray(); json.int(0); json.endArray(); json.endObject()
+        json.beginObject(); json.endObject()
+        json.beginArray(); json.beginArray(); json.endArray(); json.null(); json.endArray()
+        json.string("s")
+        json.endArray()
+        json.key("map"); json.object(["b": "2", "a": "1"])
+        json.key("after"); json.bool(false)
+        json.endObject()
+        let text = String(decoding: json.bytes, as: UTF8.self)
+        #expect(text == #"{"a":1,"empty_object":{},"empty_array":[],"items":[{"x":-7,"y":[0]},{},[[],null],"s"],"#
+            + #""map":{"a":"1","b":"2"},"after":false}"#)
+        #expect(JSONValue.parse(json.bytes) != nil)
+    }
+
+    @Test("integers as String(value) gives them, from Int.min to Int.max")
+    func integers() {
+        for value in [0, 1, -1, 9, 10, -10, 99, 100, 12_345, -12_345, Int(Int32.max), Int.max, Int.min, Int.min + 1] {
+            var json = JSONWriter()
+            json.int(value)
+            #expect(String(decoding: json.bytes, as: UTF8.self) == String(value))
+        }
+    }
+
+    @Test("a timestamp is its iso8601 text as a JSON string; nil is null")
+    func timestamps() {
+        var json = JSONWriter()
+        json.beginArray()
+        json.timestamp(Timestamp(secondsSince1970: 1_782_642_600))
+        json.timestamp(Timestamp?.none)
+        json.timestamp(Timestamp(secondsSince1970: 0))
+        json.endArray()
+        #expect(String(decoding: json.bytes, as: UTF8.self) == #"["2026-06-28T10:30:00Z",null,"1970-01-01T00:00:00Z"]"#)
+    }
+}
