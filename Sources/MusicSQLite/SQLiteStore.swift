@@ -115,12 +115,12 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         }
         let reader = try threadReader()
         if let open = openRead.value {
-            return try body(SQLiteTransaction(db: open, statements: reader.statements))
+            return try body(SQLiteTransaction(db: open, statements: reader.statements, readerCredentials: reader.credentials))
         }
         return try reader.queue.inDatabase { db in
             openRead.set(db)
             defer { openRead.set(nil) }
-            let transaction = SQLiteTransaction(db: db, statements: reader.statements)
+            let transaction = SQLiteTransaction(db: db, statements: reader.statements, readerCredentials: reader.credentials)
             try transaction.execute(.beginDeferred, [])
             let result: T
             do {
@@ -275,6 +275,8 @@ package final class SQLiteStore: Store, @unchecked Sendable {
 private final class ThreadReader {
     let queue: DatabaseQueue
     let statements = StatementCache()
+    /// What this connection found of keys (see `ReaderCredentials`).
+    let credentials = ReaderCredentials()
     /// `PRAGMA data_version`, prepared with the connection: the read cache asks
     /// it on every read, and through GRDB (a dispatch queue, a statement lookup,
     /// a row) it costs twice as much (docs/performance.md).
