@@ -15,19 +15,17 @@ public enum UTCTimestamp {
         precondition(buffer.count >= 20)
         let (days, second) = floorDivision(secondsSince1970, 86_400)
         let (year, month, day) = civil(days: days)
-        @inline(__always) func put(_ value: Int64, _ digits: Int, at offset: Int) {
-            var value = value
-            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                buffer[index] = UInt8(truncatingIfNeeded: 48 + value % 10)
-                value /= 10
-            }
+        @inline(__always) func two(_ value: Int64, at offset: Int) {
+            buffer[offset] = UInt8(truncatingIfNeeded: 48 + value / 10)
+            buffer[offset + 1] = UInt8(truncatingIfNeeded: 48 + value % 10)
         }
-        put(year, 4, at: 0)
-        put(month, 2, at: 5)
-        put(day, 2, at: 8)
-        put(second / 3_600, 2, at: 11)
-        put(second / 60 % 60, 2, at: 14)
-        put(second % 60, 2, at: 17)
+        two(year / 100, at: 0)
+        two(year % 100, at: 2)
+        two(month, at: 5)
+        two(day, at: 8)
+        two(second / 3_600, at: 11)
+        two(second / 60 % 60, at: 14)
+        two(second % 60, at: 17)
         buffer[4] = UInt8(ascii: "-"); buffer[7] = UInt8(ascii: "-"); buffer[10] = UInt8(ascii: "T")
         buffer[13] = UInt8(ascii: ":"); buffer[16] = UInt8(ascii: ":"); buffer[19] = UInt8(ascii: "Z")
     }
