@@ -49,4 +49,25 @@ struct JSONWriterTests {
         json.endArray()
         #expect(String(decoding: json.bytes, as: UTF8.self) == #"["2026-06-28T10:30:00Z",null,"1970-01-01T00:00:00Z"]"#)
     }
+
+    @Test("a copy of a writer is independent of the original, both ways; a buffer grows past its first capacity")
+    func copies() {
+        var original = JSONWriter(capacity: 1)
+        original.beginArray()
+        original.string("shared")
+        var copy = original
+        copy.int(1)
+        original.int(2)
+        copy.endArray()
+        original.null()
+        original.endArray()
+        #expect(String(decoding: copy.bytes, as: UTF8.self) == #"["shared",1]"#)
+        #expect(String(decoding: original.bytes, as: UTF8.self) == #"["shared",2,null]"#)
+        var long = JSONWriter(capacity: 1)
+        long.beginArray()
+        for index in 0..<1_000 { long.string(String(repeating: "x", count: index % 40)); long.string("a\"b\u{1}") }
+        long.endArray()
+        #expect(JSONValue.parse(long.bytes) != nil)
+        #expect(long.bytes.count > 20_000)
+    }
 }
