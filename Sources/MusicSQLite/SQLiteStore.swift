@@ -115,12 +115,12 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         }
         let reader = try threadReader()
         if let open = openRead.value {
-            return try body(SQLiteTransaction(db: open, statements: reader.statements))
+            return try body(SQLiteTransaction(db: open, statements: reader.statements, readerCredentials: reader.credentials))
         }
         return try reader.queue.inDatabase { db in
             openRead.set(db)
             defer { openRead.set(nil) }
-            let transaction = SQLiteTransaction(db: db, statements: reader.statements)
+            let transaction = SQLiteTransaction(db: db, statements: reader.statements, readerCredentials: reader.credentials)
             try transaction.execute(.beginDeferred, [])
             let result: T
             do {
@@ -235,6 +235,24 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         try readerForThisThread().inDatabase { db in try String.fetchOne(db, sql: "PRAGMA \(name)") ?? "" }
     }
 
+    /// Each read connection's page cache (`PRAGMA cache_size`; negative: in KiB,
+    /// here 32 pages of 4 KiB). There is one read connection per worker thread,
+    /// 64 of them: at 512 KiB the caches filled with the cache-miss reads of
+    /// deploy/bench to 33 of a worker's 87 MiB. With 32 pages a read that misses
+    /// the read cache makes 2.9 read system calls (one on the socket, the rest
+    /// SQLite's preads from the kernel's page cache) against 2.05 at 512 KiB and
+    /// 11.75 at 64 KiB, where a request's pages no longer fit
+    /// (deploy/profile --memory, docs/performance.md).
+    ///
+    /// No `mmap_size`. It would not weaken durability (in WAL mode a reader reads
+    /// a commit from the WAL file, never through the map, and the main file only
+    /// receives pages a checkpoint copies from the WAL, after their fsync), but
+    /// each connection maps the file on its own, so every page a worker reads
+    /// counts in its resident size once per connection (VmRSS 265 MiB against
+    /// 87 in the same run), it saved no instructions, and an I/O error on a
+    /// mapped page is a SIGBUS instead of an error.
+    static let readerCacheSize = -128
+
     /// This thread's connection, opened on first use and closed when the thread ends.
     private func readerForThisThread() throws -> DatabaseQueue {
         try threadReader().queue
@@ -244,8 +262,7 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         try readers.value {
             var readerConfiguration = configuration
             readerConfiguration.prepareDatabase { db in
-                // Small page caches: there is one connection per worker thread.
-                try db.execute(sql: "PRAGMA cache_size = -512")
+                try db.execute(sql: "PRAGMA cache_size = \(Self.readerCacheSize)")
             }
             return try ThreadReader(DatabaseQueue(path: path, configuration: readerConfiguration))
         }
@@ -258,6 +275,8 @@ package final class SQLiteStore: Store, @unchecked Sendable {
 private final class ThreadReader {
     let queue: DatabaseQueue
     let statements = StatementCache()
+    /// What this connection found of keys (see `ReaderCredentials`).
+    let credentials = ReaderCredentials()
     /// `PRAGMA data_version`, prepared with the connection: the read cache asks
     /// it on every read, and through GRDB (a dispatch queue, a statement lookup,
     /// a row) it costs twice as much (docs/performance.md).

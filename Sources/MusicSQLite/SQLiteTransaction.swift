@@ -11,6 +11,8 @@ struct SQLiteTransaction: StoreWriter {
     let statements: StatementCache
     /// The writer connection's credentials memo, in a transaction on that connection.
     var writerCredentials: WriterCredentials?
+    /// A read connection's credentials memo, in a read transaction on that connection.
+    var readerCredentials: ReaderCredentials?
 
     // MARK: Identity
 
@@ -22,6 +24,17 @@ struct SQLiteTransaction: StoreWriter {
 
     /// Key and membership in one statement (every request authenticates).
     func credentials(hash: String, organizationID: String) throws -> (key: APIKeyRecord, membership: Membership?)? {
+        if let readerCredentials {
+            // Inside the read transaction: the data version of its snapshot.
+            guard let version = try first(.dataVersion, [], { $0.int64(0) }) else {
+                return try credentialsFromDatabase(hash: hash, organizationID: organizationID)
+            }
+            let memoKey = WriterCredentials.Key(hash: hash, organizationID: organizationID)
+            if let kept = readerCredentials.lookup(memoKey, dataVersion: version) { return kept }
+            guard let found = try credentialsFromDatabase(hash: hash, organizationID: organizationID) else { return nil }
+            readerCredentials.keep(memoKey, found, dataVersion: version)
+            return found
+        }
         guard let writerCredentials else { return try credentialsFromDatabase(hash: hash, organizationID: organizationID) }
         let memoKey = WriterCredentials.Key(hash: hash, organizationID: organizationID)
         if let kept = writerCredentials.lookup(memoKey) { return kept }

@@ -1,7 +1,8 @@
 """deploy/profile's driver: starts the worker under callgrind with instrumentation
 off, sends each scenario's requests over one FastCGI connection (100 unmeasured,
 then N with instrumentation on), dumps the counts, and prints instructions per
-request. The FastCGI client is the protocol's minimum: BEGIN_REQUEST with
+request. The cache-miss scenarios walk deploy/bench's lists of targets (every
+request a new target: the read cache, 32 entries a thread, never holds it). The FastCGI client is the protocol's minimum: BEGIN_REQUEST with
 keep-alive, PARAMS as nginx sends them, STDIN, and records read until END_REQUEST."""
 import argparse
 import glob
@@ -84,6 +85,8 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ["binary", "db", "seed", "tracks", "out"]:
         parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--list-miss", required=True, help="deploy/bench's list-miss-paths.txt")
+    parser.add_argument("--get-miss", required=True, help="deploy/bench's get-miss-paths.txt")
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
     seed = json.load(open(args.seed))
@@ -92,6 +95,12 @@ def main():
     n = args.requests
     if n + 100 > len(tracks):
         sys.exit(f"--requests at most {len(tracks) - 100} (one new member per add)")
+    list_miss = [line.strip() for line in open(args.list_miss) if line.strip()]
+    get_miss = [line.strip() for line in open(args.get_miss) if line.strip()]
+    for name, paths in [("list", list_miss), ("get", get_miss)]:
+        # Each request a target of its own: a repeat would be a cache hit.
+        if n + 100 > len(paths):
+            sys.exit(f"--requests at most {len(paths) - 100} ({name}: {len(paths)} cache-miss targets)")
 
     sock = os.path.join(args.out, "worker.sock")
     log = open(os.path.join(args.out, "worker.log"), "w")
@@ -124,6 +133,8 @@ def main():
             ("health", "200", lambda i: ("GET", "/v1/music/health", None, b"")),
             ("get collection", "200", lambda i: ("GET", f"{base}/{collections['small']}", key, b"")),
             ("list tracks (10-track, limit 50)", "200", lambda i: ("GET", f"{base}/{collections['small']}/tracks?limit=50", key, b"")),
+            ("list tracks, cache miss (50 of 34 collections)", "200", lambda i: ("GET", list_miss[i], key, b"")),
+            ("get collection, cache miss", "200", lambda i: ("GET", get_miss[i], key, b"")),
             ("create collection", "201", lambda i: ("POST", base, key, json.dumps({"name": f"profile {i}"}).encode())),
             ("add track (new member)", "200", add),
         ]

@@ -89,7 +89,7 @@ extension MusicAPI {
             json.beginObject()
             json.key("track_id"); json.string(member.trackID)
             json.key("position"); json.int(member.position)
-            json.key("added_at"); json.string(member.addedAt.iso8601)
+            json.key("added_at"); json.timestamp(member.addedAt)
             json.endObject()
         }
     }
@@ -152,8 +152,8 @@ extension JSONWriter {
         key("cover_track_id"); string(collection.coverTrackID)
         key("cover_image_url"); string(collection.coverImageURL)
         key("track_count"); int(collection.trackCount)
-        key("created_at"); string(collection.createdAt.iso8601)
-        key("updated_at"); string(collection.updatedAt.iso8601)
+        key("created_at"); timestamp(collection.createdAt)
+        key("updated_at"); timestamp(collection.updatedAt)
         endObject()
     }
 }

@@ -35,7 +35,7 @@ extension JSONWriter {
         key("licence_class"); string(track.licenceClass)
         key("commercial_use"); bool(track.commercialUse)
         key("requires_attribution"); bool(track.requiresAttribution)
-        key("created_at"); string(track.createdAt.iso8601)
+        key("created_at"); timestamp(track.createdAt)
         key("playback_url"); null()
         endObject()
     }

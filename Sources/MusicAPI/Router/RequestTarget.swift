@@ -57,16 +57,49 @@ struct RequestTarget {
         }
     }
 
-    /// The first value of query parameter `name`, percent-decoded.
+    /// The first value of query parameter `name`, percent-decoded. On the
+    /// query's bytes: a name without escapes (nearly all) is compared as bytes,
+    /// and only the value asked for becomes a String (splitting into Substrings
+    /// and decoding every name cost 5,000 instructions a parameter: docs/performance.md).
     func query(_ name: String) -> String? {
-        for pair in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let pair = Substring(pair)
-            let equals = pair.utf8.firstIndex(of: UInt8(ascii: "="))
-            guard let key = Self.percentDecoded(pair[..<(equals ?? pair.endIndex)], plusIsSpace: true), key == name else { continue }
-            guard let equals else { return "" }
-            return Self.percentDecoded(pair[pair.utf8.index(after: equals)...], plusIsSpace: true) ?? "\u{FFFD}"
+        var query = rawQuery
+        var wantedName = name
+        return query.withUTF8 { bytes in
+            wantedName.withUTF8 { wanted in
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "&") { end += 1 }
+                    defer { start = end + 1 }
+                    guard end > start else { continue }
+                    let pair = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                    let equals = pair.firstIndex(of: UInt8(ascii: "="))
+                    let key = UnsafeBufferPointer(rebasing: pair[..<(equals ?? pair.count)])
+                    guard Self.decodedEquals(key, wanted, name) else { continue }
+                    guard let equals else { return "" }
+                    return Self.percentDecoded(UnsafeBufferPointer(rebasing: pair[(equals + 1)...]), plusIsSpace: true) ?? "\u{FFFD}"
+                }
+                return nil
+            }
         }
-        return nil
+    }
+
+    /// Whether the query name `raw` decodes to `name` (its bytes: `wanted`). Plain
+    /// ASCII compares as bytes; anything else as Strings, as it always did
+    /// (String equality is canonical equivalence).
+    private static func decodedEquals(_ raw: UnsafeBufferPointer<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>, _ name: String) -> Bool {
+        guard raw.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") || $0 >= 0x80 }) else {
+            return raw.elementsEqual(wanted)
+        }
+        return percentDecoded(raw, plusIsSpace: true) == name
+    }
+
+    /// `percentDecoded` of valid UTF-8 bytes (a slice of the target).
+    private static func percentDecoded(_ bytes: UnsafeBufferPointer<UInt8>, plusIsSpace: Bool) -> String? {
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return percentDecoded(Substring(decoding: bytes, as: UTF8.self), plusIsSpace: plusIsSpace)
     }
 
     /// On the path's contiguous UTF-8 bytes: a segment without escapes (nearly
