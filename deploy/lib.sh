@@ -7,6 +7,10 @@
 #                     (private stacks use ports below 32768, outside the
 #                     kernel's ephemeral range, so no client socket can hold them)
 #   MUSIC_HTTPS_PORT  HTTPS                                        [8443]
+#   MUSIC_PUBLIC_URL  the address clients reach the service at (scheme, host,
+#                     port, path; no query): share links are built on it, never
+#                     on a request's Host (music-fcgi --public-url)
+#                     [https://localhost:$MUSIC_HTTPS_PORT, no port when 443]
 #   MUSIC_WORKERS     worker processes, one socket each            [2]
 #   MUSIC_THREADS     threads per worker                           [64]
 #   MUSIC_METRICS     on or off: the workers collect metrics and serve them on
@@ -57,6 +61,10 @@ INSTANCE=$(printf '%s' "$VAR" | md5sum | cut -c1-10)
 RUN_DIR=${MUSIC_RUN_DIR:-/run/music-collections-$INSTANCE}
 HTTP_PORT=${MUSIC_HTTP_PORT:-8080}
 HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
+# The stack's HTTPS address, the public URL's default: music-fcgi's own default
+# (PublicURL.defaultValue) is this for port 443 (Tests/Docs checks).
+default_public_url() { if [ "$1" = 443 ]; then echo "https://localhost"; else echo "https://localhost:$1"; fi; }
+PUBLIC_URL=${MUSIC_PUBLIC_URL:-$(default_public_url "$HTTPS_PORT")}
 WORKERS=${MUSIC_WORKERS:-2}
 THREADS=${MUSIC_THREADS:-64}
 METRICS=${MUSIC_METRICS:-on}
@@ -353,7 +361,7 @@ start_worker() {
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
             spawn-fcgi -n -s "$1" -b "${11}" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
-                --metrics "${10}" --metrics-socket "$9" >> "$0/log/worker-$6.log" 2>&1 &
+                --metrics "${10}" --metrics-socket "$9" --public-url "${12}" >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
             [ -e "$0/run/stopping" ] && break
@@ -363,7 +371,7 @@ start_worker() {
             sleep 0.5
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
-        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" \
+        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" "$PUBLIC_URL" \
         </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }

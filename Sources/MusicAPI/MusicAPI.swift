@@ -38,7 +38,7 @@ package final class MusicAPI: Sendable {
     /// (bootstrap it before this, as music-fcgi does; tests pass their own).
     package init(store: any Store, clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "music.api"),
                 openAPIDocument: [UInt8]? = nil, metrics: any MetricsFactory = MetricsSystem.factory,
-                publicURL: String = "https://localhost") {
+                publicURL: String = PublicURL.defaultValue) {
         self.publicURL = publicURL
         self.metrics = HTTPMetrics(router: router, factory: metrics)
         self.openAPIDocument = openAPIDocument

@@ -1,3 +1,5 @@
+import MusicCore
+
 /// The PostgreSQL schema, versioned like SQLite's: the same migration names,
 /// applied in order, each recorded in `schema_migrations`. Columns keep
 /// SQLite's meaning (times are seconds since 1970 in BIGINT), so both stores
@@ -118,6 +120,19 @@ enum PostgresMigrations {
                 SELECT split_part(location, '/', 4), user_id, key, request_hash, status, response_body, location, etag, created_at
                 FROM idempotency_keys
                 WHERE location LIKE '/v1/music/%/collections/%' AND split_part(location, '/', 4) <> '';
+            """),
+        // As SQLite's v6: links to a collection or a track; tracks' licence versions.
+        // Only additions and a dropped NOT NULL: a worker of the previous version on
+        // another host keeps reading and writing both tables.
+        ("v6: track shares and licence versions", """
+            ALTER TABLE share_links
+                ALTER COLUMN collection_id DROP NOT NULL,
+                ADD COLUMN target_type TEXT NOT NULL DEFAULT 'collection',
+                ADD COLUMN track_id TEXT REFERENCES tracks(id),
+                ADD CONSTRAINT share_links_one_target CHECK (
+                    (target_type = 'collection' AND collection_id IS NOT NULL AND track_id IS NULL)
+                    OR (target_type = 'track' AND track_id IS NOT NULL AND collection_id IS NULL));
+            ALTER TABLE tracks ADD COLUMN licence_version TEXT NOT NULL DEFAULT '\(Track.defaultLicenceVersion)';
             """),
         // idempotency_keys stays for now: during a rolling upgrade, workers of the
         // previous version on other hosts still read and write it (a DROP would turn

@@ -144,7 +144,7 @@ struct PostgresTransaction: StoreWriter {
         try connection.execute(Self.insertTrack, [
                 track.id, track.organizationID, track.ownerID, track.title, track.engine, track.mode,
                 track.measuredDurationSeconds, track.instrumental, track.mimeType, track.licenceClass,
-                track.createdAt, track.deletedAt,
+                track.createdAt, track.deletedAt, track.licenceVersion,
             ])
     }
 
@@ -198,7 +198,7 @@ struct PostgresTransaction: StoreWriter {
     func insert(_ link: ShareLink) throws {
         try connection.execute(Self.insertShareLink, [
             link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
-            link.expiresAt, link.createdAt, link.revokedAt,
+            link.expiresAt, link.createdAt, link.revokedAt, link.target.type, link.trackID,
         ])
     }
 

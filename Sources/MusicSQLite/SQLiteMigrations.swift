@@ -1,4 +1,5 @@
 import GRDB
+import MusicCore
 
 /// The schema, versioned: migrations applied in order, each recorded in
 /// `grdb_migrations` (the table GRDB's `DatabaseMigrator` keeps, so databases
@@ -158,6 +159,36 @@ enum SQLiteMigrations {
                        user_id, key, request_hash, status, response_body, location, etag, created_at
                 FROM idempotency_keys
                 WHERE location LIKE '/v1/music/%/collections/%' AND instr(substr(location, 11), '/') > 1;
+            """),
+        // Links learn what they open: a collection (every link made before) or a
+        // track. collection_id loses NOT NULL, which SQLite changes only by a
+        // rebuild (as v4). A worker of the previous version, until the upgrade
+        // restarts it, reads a track's link as a link to no collection: its view
+        // says "no longer available". Tracks record their licence version; those
+        // made before, the first one.
+        ("v6: track shares and licence versions", """
+            CREATE TABLE share_links_rebuilt (
+                id TEXT PRIMARY KEY NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                collection_id TEXT REFERENCES collections(id),
+                organization_id TEXT NOT NULL REFERENCES organizations(id),
+                owner_user_id TEXT NOT NULL REFERENCES users(id),
+                visibility TEXT NOT NULL,
+                expires_at INTEGER,
+                created_at INTEGER NOT NULL,
+                revoked_at INTEGER,
+                target_type TEXT NOT NULL DEFAULT 'collection',
+                track_id TEXT REFERENCES tracks(id),
+                CHECK ((target_type = 'collection' AND collection_id IS NOT NULL AND track_id IS NULL)
+                       OR (target_type = 'track' AND track_id IS NOT NULL AND collection_id IS NULL))
+            );
+            INSERT INTO share_links_rebuilt
+                    (id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at)
+                SELECT id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at
+                FROM share_links;
+            DROP TABLE share_links;
+            ALTER TABLE share_links_rebuilt RENAME TO share_links;
+            ALTER TABLE tracks ADD COLUMN licence_version TEXT NOT NULL DEFAULT '\(Track.defaultLicenceVersion)';
             """),
         // idempotency_keys stays for now: an upgrade restarts the workers one at a
         // time, and one of the previous version still reads and writes it meanwhile

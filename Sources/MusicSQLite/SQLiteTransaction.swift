@@ -112,7 +112,7 @@ struct SQLiteTransaction: StoreWriter {
         try execute(.insertTrack, [
             track.id, track.organizationID, track.ownerID, track.title, track.engine, track.mode,
             track.measuredDurationSeconds, track.instrumental, track.mimeType, track.licenceClass,
-            track.createdAt.secondsSince1970, track.deletedAt?.secondsSince1970,
+            track.createdAt.secondsSince1970, track.deletedAt?.secondsSince1970, track.licenceVersion,
         ])
     }
 
@@ -144,6 +144,7 @@ struct SQLiteTransaction: StoreWriter {
         try execute(.insertShareLink, [
             link.id, link.tokenHash, link.collectionID, link.organizationID, link.ownerID, link.visibility.rawValue,
             link.expiresAt?.secondsSince1970, link.createdAt.secondsSince1970, link.revokedAt?.secondsSince1970,
+            link.target.type, link.trackID,
         ])
     }
 

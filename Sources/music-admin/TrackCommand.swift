@@ -14,11 +14,15 @@ struct TrackCommand: ParsableCommand {
         @Option(help: "Measured duration in seconds.") var duration: Double?
         @Flag(help: "The track has no vocals.") var instrumental = false
         @Option(help: "Licence class.") var licenceClass: String = "standard"
+        @Option(help: "The version of the licence terms the track was generated under (shown in share views).")
+        var licenceVersion: String = Track.defaultLicenceVersion
 
         func run() throws {
-            let draft = AdminService.TrackDraft(title: title, durationSeconds: duration, instrumental: instrumental, licenceClass: licenceClass)
+            let draft = AdminService.TrackDraft(title: title, durationSeconds: duration, instrumental: instrumental,
+                                                licenceClass: licenceClass, licenceVersion: licenceVersion)
             let track = try AdminService(store: options.openStore()).createTracks([draft], organizationID: org, ownerID: owner)[0]
-            try options.report([("id", track.id), ("title", track.title), ("organization_id", org)])
+            try options.report([("id", track.id), ("title", track.title), ("organization_id", org),
+                                ("licence_version", track.licenceVersion)])
         }
     }
 
@@ -40,7 +44,8 @@ struct TrackCommand: ParsableCommand {
             abstract: "Import tracks from a JSON Lines file, all or none.",
             discussion: """
                 One JSON object per line: {"title": "...", "duration": 181.5, "instrumental": true,
-                "licence_class": "standard", "engine": "...", "mode": "...", "mime_type": "..."};
+                "licence_class": "standard", "licence_version": "1.0", "engine": "...", "mode": "...",
+                "mime_type": "..."};
                 only title is required. Blank lines are skipped. A bad line stops the import
                 before anything is written, naming the line.
                 """
@@ -88,7 +93,8 @@ struct TrackCommand: ParsableCommand {
                 let draft = AdminService.TrackDraft(
                     title: title, durationSeconds: duration, instrumental: instrumental,
                     licenceClass: try text("licence_class", "standard"), engine: try text("engine", "studio-v1"),
-                    mode: try text("mode", "text_to_music"), mimeType: try text("mime_type", "audio/mpeg")
+                    mode: try text("mode", "text_to_music"), mimeType: try text("mime_type", "audio/mpeg"),
+                    licenceVersion: try text("licence_version", Track.defaultLicenceVersion)
                 )
                 do { try draft.check() } catch { throw fail("\(error)") }
                 drafts.append(draft)

@@ -65,10 +65,14 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "Serve Prometheus metrics on a TCP socket of their own, HOST:PORT (the same peers as --listen: FCGI_WEB_SERVER_ADDRS or --allow-any-peer).")
     var metricsListen: String?
 
+    @Option(name: .customLong("public-url"), help: "The service's public base URL, https://HOST[:PORT][/PATH], that share links are built on (never the Host a client sends). Default: $MUSIC_PUBLIC_URL, else \(PublicURL.defaultValue).")
+    var publicURLOption: String?
+
     // The environment as defaults: the systemd unit names the socket in Environment=,
     // which an older executable ignores (a package's units can come with an older one).
     static let metricsVariable = "MUSIC_METRICS"
     static let metricsSocketVariable = "MUSIC_METRICS_SOCKET"
+    static let publicURLVariable = "MUSIC_PUBLIC_URL"
 
     var metrics: MetricsSwitch {
         metricsOption ?? ProcessInfo.processInfo.environment[Self.metricsVariable].flatMap(MetricsSwitch.init(rawValue:)) ?? .on
@@ -79,7 +83,16 @@ struct MusicFCGI: ParsableCommand {
         return ProcessInfo.processInfo.environment[Self.metricsSocketVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The public URL as given (option, else environment, else the default), checked.
+    func publicURL() throws -> String {
+        let given = publicURLOption ?? ProcessInfo.processInfo.environment[Self.publicURLVariable].flatMap { $0.isEmpty ? nil : $0 }
+        do { return try PublicURL.validated(given ?? PublicURL.defaultValue) } catch {
+            throw ValidationError("\(publicURLOption != nil ? "--public-url" : Self.publicURLVariable): \(error)")
+        }
+    }
+
     func validate() throws {
+        _ = try publicURL()
         if metricsOption == nil, let value = ProcessInfo.processInfo.environment[Self.metricsVariable], !value.isEmpty,
            MetricsSwitch(rawValue: value) == nil {
             throw ValidationError("\(Self.metricsVariable) must be on or off, not \(value)")
@@ -125,7 +138,7 @@ struct MusicFCGI: ParsableCommand {
             }
             document = Array(data)
         }
-        let api = MusicAPI(store: store, logger: Logger(label: "music.api"), openAPIDocument: document)
+        let api = MusicAPI(store: store, logger: Logger(label: "music.api"), openAPIDocument: document, publicURL: try publicURL())
 
         let listening: ListeningSocket
         if let socket { listening = .unix(path: socket) } else if let listen { listening = .tcp(address: listen) } else { listening = .inherited }

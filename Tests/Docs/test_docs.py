@@ -7,6 +7,7 @@ configuration table, and nothing points at files outside the repository.
 """
 import glob
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,24 @@ def test_worker_backlog_is_the_same_everywhere():
     unit = re.search(r"^Backlog=(\d+)$", (ROOT / "deploy" / "systemd" / "music-fcgi@.socket").read_text(), re.M).group(1)
     server = re.search(r"backlog: Int32 = (\d+),", (ROOT / "Sources" / "FastCGI" / "FastCGIServer.swift").read_text()).group(1)
     assert lib == unit == server
+
+
+def test_public_url_default_is_the_same_everywhere():
+    """music-fcgi's default public URL (PublicURL.defaultValue), deploy/lib.sh's
+    default for a stack on port 443 (the Debian package's env file is rendered
+    from it) and the systemd unit's setting; lib.sh gives other ports their own."""
+    swift = re.search(r'static let defaultValue = "([^"]+)"',
+                      (ROOT / "Sources" / "MusicAPI" / "PublicURL.swift").read_text()).group(1)
+    lib = (ROOT / "deploy" / "lib.sh").read_text()
+    function = re.search(r"^default_public_url\(\) \{.*\}$", lib, re.M).group(0)
+    rendered = subprocess.run(["bash", "-c", function + "\ndefault_public_url 443; default_public_url 21543"],
+                              capture_output=True, text=True, check=True, timeout=10).stdout.split()
+    unit = re.search(r"^Environment=MUSIC_PUBLIC_URL=(\S+)$",
+                     (ROOT / "deploy" / "systemd" / "music-fcgi@.service").read_text(), re.M).group(1)
+    assert swift == rendered[0] == unit == "https://localhost"
+    assert rendered[1] == "https://localhost:21543"
+    assert "@PUBLIC_URL@|$(default_public_url 443)" in (ROOT / "deploy" / "package").read_text()
+    assert re.search(r"^MUSIC_PUBLIC_URL=@PUBLIC_URL@$", (ROOT / "deploy" / "debian" / "env").read_text(), re.M)
 
 
 def metric_names_in_sources():

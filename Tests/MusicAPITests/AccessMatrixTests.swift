@@ -27,7 +27,8 @@ struct AccessMatrixTests {
         let sameOrganizationStatus: Int
     }
 
-    func calls(for collection: String, share: String) -> [Call] {
+    /// `sharedTrack`: the track the track share call asks for (alice made it).
+    func calls(for collection: String, share: String, sharedTrack: String? = nil) -> [Call] {
         let c = app.collectionsPath() + "/\(collection)"
         let org = "/v1/music/\(app.orgA)"
         let track = app.tracksA[0]
@@ -43,6 +44,9 @@ struct AccessMatrixTests {
             Call(name: "reorder", method: .patch, path: c + "/order", body: #"{"ordered_track_ids": []}"#, sameOrganizationStatus: 404),
             Call(name: "share", method: .post, path: c + "/share", body: "{}", sameOrganizationStatus: 404),
             Call(name: "revoke", method: .delete, path: org + "/share/\(share)", body: nil, sameOrganizationStatus: 404),
+            // Only the track's creator may share it.
+            Call(name: "share track", method: .post, path: org + "/tracks/\(sharedTrack ?? track)/share", body: "{}",
+                 sameOrganizationStatus: 404),
             Call(name: "track", method: .get, path: org + "/tracks/\(track)", body: nil, sameOrganizationStatus: 200),
             Call(name: "tracks", method: .get, path: org + "/tracks", body: nil, sameOrganizationStatus: 200),
         ]
@@ -77,15 +81,20 @@ struct AccessMatrixTests {
     func noExistenceLeak() {
         let missing = "mcoll_000000000000", missingShare = "mslink_000000000000"
         let real = calls(for: collection, share: shareID)
-        let none = calls(for: missing, share: missingShare)
+        let missingTrack = "mtrack_000000000000"
+        let none = calls(for: missing, share: missingShare, sharedTrack: missingTrack)
         for (existing, absent) in zip(real, none) where existing.sameOrganizationStatus == 404 {
             let a = app.request(existing.method, existing.path, key: app.bobKey, json: existing.body)
             let b = app.request(absent.method, absent.path, key: app.bobKey, json: absent.body)
             #expect(a.status == b.status, "\(existing.name)")
             #expect(a.error["system_message"] as? String == b.error["system_message"] as? String, "\(existing.name)")
             // Byte for byte the same answer, once each names the id it was asked about.
-            let shownA = a.bodyText.replacingOccurrences(of: collection, with: "ID").replacingOccurrences(of: shareID, with: "SHARE")
-            let shownB = b.bodyText.replacingOccurrences(of: missing, with: "ID").replacingOccurrences(of: missingShare, with: "SHARE")
+            var shownA = a.bodyText.replacingOccurrences(of: collection, with: "ID").replacingOccurrences(of: shareID, with: "SHARE")
+            var shownB = b.bodyText.replacingOccurrences(of: missing, with: "ID").replacingOccurrences(of: missingShare, with: "SHARE")
+            if existing.name == "share track" {
+                shownA = shownA.replacingOccurrences(of: app.tracksA[0], with: "TRACK")
+                shownB = shownB.replacingOccurrences(of: missingTrack, with: "TRACK")
+            }
             #expect(shownA == shownB, "\(existing.name)")
         }
     }

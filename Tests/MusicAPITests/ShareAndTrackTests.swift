@@ -121,9 +121,9 @@ struct ShareTests {
         let view = open(token)
         #expect(view.status == 200)
         #expect(view["available"] as? Bool == false)
-        #expect(view["message"] as? String != nil)
-        #expect(view["collection"] == nil)
-        #expect(view["tracks"] == nil)
+        #expect(view["message"] as? String == "This collection is no longer available.")
+        #expect(view.json["collection"] is NSNull)
+        #expect(view.json["tracks"] is NSNull)
     }
 
     @Test("a track deleted after sharing never shows in the shared view, a listing or a count")

@@ -52,12 +52,13 @@ final class TestApp: @unchecked Sendable {
     let tracksA: [String], trackB: String
 
     /// `metrics`: the factory the API and the store make their metric handles with.
-    init(metrics: any MetricsFactory = MetricsSystem.factory) throws {
+    /// `publicURL`: the API's configured public address (share links' `url`).
+    init(metrics: any MetricsFactory = MetricsSystem.factory, publicURL: String = PublicURL.defaultValue) throws {
         database = try TestDatabase(metrics: metrics)
         store = database.store
         var quiet = Logger(label: "music.api.test")
         quiet.logLevel = .critical
-        api = MusicAPI(store: store, clock: clock, logger: quiet, metrics: metrics)
+        api = MusicAPI(store: store, clock: clock, logger: quiet, metrics: metrics, publicURL: publicURL)
         admin = AdminService(store: store, clock: clock)
         orgA = try admin.createOrganization(name: "A").id
         orgB = try admin.createOrganization(name: "B").id

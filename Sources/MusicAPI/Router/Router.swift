@@ -66,6 +66,9 @@ struct Router: Sendable {
         Route("/v1/music/{organization_id}/tracks/{track_id}", [
             .read(.get, "getTrack", cacheable: true) { try $0.getTrack($1, $2, $3) },
         ]),
+        Route("/v1/music/{organization_id}/tracks/{track_id}/share", [
+            .write(.post, "shareTrack") { try $0.shareTrack($1, $2, $3) },
+        ]),
     ])
 
     /// `path` is already split into percent-decoded segments; the first route

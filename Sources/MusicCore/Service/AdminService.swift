@@ -99,9 +99,11 @@ package struct AdminService: Sendable {
         package var engine: String
         package var mode: String
         package var mimeType: String
+        package var licenceVersion: String
 
         package init(title: String, durationSeconds: Double? = nil, instrumental: Bool = false, licenceClass: String = "standard",
-                    engine: String = "studio-v1", mode: String = "text_to_music", mimeType: String = "audio/mpeg") {
+                    engine: String = "studio-v1", mode: String = "text_to_music", mimeType: String = "audio/mpeg",
+                    licenceVersion: String = Track.defaultLicenceVersion) {
             self.title = title
             self.durationSeconds = durationSeconds
             self.instrumental = instrumental
@@ -109,6 +111,7 @@ package struct AdminService: Sendable {
             self.engine = engine
             self.mode = mode
             self.mimeType = mimeType
+            self.licenceVersion = licenceVersion
         }
 
         /// The rules a track must meet; the reason names the field.
@@ -117,7 +120,8 @@ package struct AdminService: Sendable {
             if let seconds = durationSeconds, !(seconds.isFinite && seconds >= 0 && seconds <= 86_400) {
                 throw .invalid("duration must be between 0 and 86400 seconds")
             }
-            for (name, value) in [("licence_class", licenceClass), ("engine", engine), ("mode", mode), ("mime_type", mimeType)]
+            for (name, value) in [("licence_class", licenceClass), ("licence_version", licenceVersion), ("engine", engine), ("mode", mode),
+                                 ("mime_type", mimeType)]
             where value.isEmpty || value.unicodeScalars.count > 100 {
                 throw .invalid("\(name) must be 1-100 characters")
             }
@@ -142,7 +146,8 @@ package struct AdminService: Sendable {
                     id: Identifier.make(Identifier.track), organizationID: organizationID, ownerID: ownerID,
                     title: draft.title, engine: draft.engine, mode: draft.mode,
                     measuredDurationSeconds: draft.durationSeconds, instrumental: draft.instrumental,
-                    mimeType: draft.mimeType, licenceClass: draft.licenceClass, createdAt: now
+                    mimeType: draft.mimeType, licenceClass: draft.licenceClass, licenceVersion: draft.licenceVersion,
+                    createdAt: now
                 )
                 try writer.insert(track)
                 tracks.append(track)

@@ -54,12 +54,12 @@ public enum RowMapping {
     /// A track's columns, the table named `t` (queries join it with members).
     public static let trackColumns = """
         t.id, t.organization_id, t.owner_user_id, t.title, t.engine, t.mode, t.measured_duration_seconds, \
-        t.instrumental, t.mime_type, t.licence_class, t.created_at, t.deleted_at
+        t.instrumental, t.mime_type, t.licence_class, t.created_at, t.deleted_at, t.licence_version
         """
     /// The same columns, unqualified, for an INSERT.
     public static let trackInsertColumns = """
         id, organization_id, owner_user_id, title, engine, mode, measured_duration_seconds, \
-        instrumental, mime_type, licence_class, created_at, deleted_at
+        instrumental, mime_type, licence_class, created_at, deleted_at, licence_version
         """
 
     @inlinable public static func track<Row: StoreRow>(_ row: Row, base: Int32 = 0) -> Track {
@@ -67,7 +67,7 @@ public enum RowMapping {
             id: row.string(base), organizationID: row.string(base + 1), ownerID: row.string(base + 2),
             title: row.string(base + 3), engine: row.string(base + 4), mode: row.string(base + 5),
             measuredDurationSeconds: row.optionalDouble(base + 6), instrumental: row.bool(base + 7),
-            mimeType: row.string(base + 8), licenceClass: row.string(base + 9),
+            mimeType: row.string(base + 8), licenceClass: row.string(base + 9), licenceVersion: row.string(base + 12),
             createdAt: row.timestamp(base + 10), deletedAt: row.optionalTimestamp(base + 11)
         )
     }
@@ -103,14 +103,19 @@ public enum RowMapping {
 
     // MARK: Share links
 
+    /// A link's columns. `target_type` names the kind of link; of
+    /// `collection_id` and `track_id`, the one of its kind is set.
     public static let shareLinkColumns = """
-        id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at
+        id, token_hash, collection_id, organization_id, owner_user_id, visibility, expires_at, created_at, revoked_at, \
+        target_type, track_id
         """
 
     @inlinable public static func shareLink<Row: StoreRow>(_ row: Row) -> ShareLink {
         ShareLink(
-            id: row.string(0), tokenHash: row.string(1), collectionID: row.string(2), organizationID: row.string(3),
-            ownerID: row.string(4), visibility: ShareLink.Visibility(rawValue: row.string(5)) ?? .linkOnly,
+            id: row.string(0), tokenHash: row.string(1),
+            target: row.string(9) == "track" ? .track(row.string(10)) : .collection(row.string(2)),
+            organizationID: row.string(3), ownerID: row.string(4),
+            visibility: ShareLink.Visibility(rawValue: row.string(5)) ?? .linkOnly,
             expiresAt: row.optionalTimestamp(6), createdAt: row.timestamp(7), revokedAt: row.optionalTimestamp(8)
         )
     }
