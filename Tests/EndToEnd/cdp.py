@@ -181,12 +181,18 @@ class Browser:
                     if (session is None or event.get("sessionId") == session)
                     and (method is None or event["method"] == method)]
 
-    def wait_event(self, predicate, timeout):
-        """The first event so far or to come that `predicate` accepts."""
+    def mark(self):
+        """Where the events received so far end (for `wait_event`'s `after`)."""
+        with self._lock:
+            return len(self._events)
+
+    def wait_event(self, predicate, timeout, after=0):
+        """The first event from index `after` on (received or to come) that
+        `predicate` accepts."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                for event in self._events:
+                for event in self._events[after:]:
                     if predicate(event):
                         return event
                 left = deadline - time.monotonic()
@@ -255,12 +261,13 @@ class Page:
     def open(self, url, timeout=LOAD_TIMEOUT):
         """Navigates and waits for the load event; returns the main document's
         response (status, headers) as the Network domain saw it."""
+        start = self.browser.mark()
         frame = self.send("Page.navigate", {"url": url})
         if frame.get("errorText"):
             raise CDPError(f"navigation failed: {frame['errorText']}")
         loader = frame.get("loaderId")
         self.browser.wait_event(lambda event: event.get("sessionId") == self.session
-                                and event["method"] == "Page.loadEventFired", timeout)
+                                and event["method"] == "Page.loadEventFired", timeout, after=start)
         for event in self.browser.events(self.session, "Network.responseReceived"):
             if event["params"].get("loaderId") == loader and event["params"]["type"] == "Document":
                 return event["params"]["response"]

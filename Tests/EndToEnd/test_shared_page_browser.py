@@ -115,13 +115,18 @@ def open_page(browser, url, size, mobile=False, expect_status=200):
     response = page.open(url)
     assert response["status"] == expect_status, response["status"]
     assert response["mimeType"] == "text/html"
+    # Without a policy, "no CSP violation" would prove nothing.
+    assert any(name.lower() == "content-security-policy" for name in response["headers"])
     return page
 
 
-def assert_clean(page, allowed_errors=()):
+def assert_clean(page, own_failure=None):
     """No console error, uncaught exception or failed load, no CSP violation,
-    nothing of the page's values run as script."""
-    errors = [error for error in page.console_errors() if not any(allowed in error for allowed in allowed_errors)]
+    nothing of the page's values run as script. `own_failure`: the page's URL
+    when its own status is an error (a 404 page), which Chromium logs as a
+    failed load; nothing else may fail."""
+    errors = [error for error in page.console_errors()
+              if not (own_failure and error.startswith("log (network):") and error.endswith(" " + own_failure))]
     assert errors == []
     assert page.csp_violations() == []
     assert page.evaluate("typeof window.__xss") == "undefined"
@@ -176,6 +181,30 @@ def expected_tracks(view):
 
 
 # --- tests ---
+
+def test_the_harness_sees_errors_violations_and_overflow(browser):
+    """What the checks below rely on: a page that breaks each rule is caught
+    (a CSP-refused inline script and handler, a console error, a page wider than
+    the phone)."""
+    bad = ("data:text/html,<!DOCTYPE html><html><head><meta name=viewport content='width=device-width'>"
+           "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'\"></head><body>"
+           f"<p style='white-space:nowrap'>{LONG_WORD}</p><script>window.__xss=1</script>"
+           "<img src=x onerror='window.__xss=1'></body></html>")
+    page = browser.page(*PHONE, mobile=True)
+    try:
+        page.open(bad)
+        directives = {violation["directive"] for violation in page.csp_violations()}
+        assert {"script-src-elem", "script-src-attr", "style-src-attr"} <= directives, directives
+        assert any("Content Security Policy" in error for error in page.console_errors())
+        assert page.evaluate("document.documentElement.scrollWidth") > PHONE[0]
+        with pytest.raises(AssertionError):
+            assert_clean(page)
+        page.open("data:text/html,<p>fine</p>")
+        page.evaluate("console.error('shown')")
+        assert "console: shown" in page.console_errors()
+    finally:
+        page.close()
+
 
 def test_collection_page_at_phone_and_desktop_widths(stack, browser, cover_url):
     name = f'Night & Day <script>window.__xss=1</script> "quoted" \'single\' {LONG_WORD}'
@@ -278,7 +307,6 @@ def test_revoked_link_and_deleted_collection_pages(stack, browser):
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
         assert_stylesheet_applied(page)
         screenshot(page, "shared-not-available", PHONE[0])
-        # The page's own 404 is the one failed load Chromium reports.
-        assert_clean(page, allowed_errors=("status of 404",))
+        assert_clean(page, own_failure=link["url"])
     finally:
         page.close()
