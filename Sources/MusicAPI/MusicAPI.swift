@@ -248,7 +248,7 @@ package final class MusicAPI: Sendable {
         return nil
     }
 
-    /// A cacheable read computed, and kept when 200 under the key and the stamp
+    /// A cacheable read computed, and kept (`ReadCache.keeps`) under the key and the stamp
     /// `readCacheProbe` read before it: were a commit to land between that stamp
     /// and the read's snapshot, the stamp has moved since and the entry never serves.
     private func cachedRead(_ context: inout RequestContext,
@@ -256,7 +256,7 @@ package final class MusicAPI: Sendable {
         metrics.readCacheMisses.increment()
         guard let (key, stamp) = context.readCacheMiss, let row = context.metrics else { return try compute(&context) }
         var response = try compute(&context)
-        if response.head.status == .ok {
+        if ReadCache.keeps(response) {
             annotate(&response, context)
             context.answerAnnotated = true
             readCache.keep(key, ReadCache.Entry(stamp: stamp, userID: context.userID, metrics: row, route: context.route,

@@ -16,7 +16,9 @@ import Glibc
 /// revoked key, a removed member or any other write changes the stamp and the
 /// next request is answered afresh. The key of an entry is the caller's key
 /// hash, the organization and the whole request target, so an entry only ever
-/// serves the caller whose request made it. Only 200 answers are kept.
+/// serves the caller whose request made it. Only 200 answers are kept, and
+/// none that varies with a request header (`Vary`): the key has no header in it,
+/// so the HTML and the JSON of one target (the shared view's) would mix.
 ///
 /// Per thread, so nothing is shared or locked: each worker thread has its own
 /// database connection, and the stamp is that connection's.
@@ -51,6 +53,11 @@ final class ReadCache: @unchecked Sendable {
     /// The key of a read: who asks (the key's hash) and exactly what.
     static func key(keyHash: String, target: String) -> String {
         keyHash + " " + target
+    }
+
+    /// Whether `response` may be kept (see above).
+    static func keeps(_ response: APIResponse) -> Bool {
+        response.head.status == .ok && !response.head.headerFields.contains { $0.name == .vary }
     }
 
     func lookup(_ key: String, stamp: Int64) -> Entry? {

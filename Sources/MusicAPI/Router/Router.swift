@@ -33,7 +33,7 @@ struct Router: Sendable {
         // Before the organization routes: "shared" is not an organization id.
         // Its token is a secret: the log shows the route's template, never the path.
         Route("/v1/music/shared/{token}", [
-            .open(.get, "openShare") { api, path, context in try api.openShare(path, context) },
+            .open(.get, "openShare") { api, path, context in try api.negotiateShare(path, context) },
         ]),
         Route("/v1/music/{organization_id}/collections", [
             .read(.get, "listCollections", cacheable: true) { try $0.listCollections($1, $2, $3) },
