@@ -54,10 +54,9 @@ extension MusicAPI {
         return SharedPage.response(status: .ok, html, indexable: indexable, context: context)
     }
 
-    /// `ShareService.open` as a `SharedView`.
+    /// `ShareService.open`: the view of either kind of link.
     private func openSharedView(token: String, page: (limit: Int, fromPosition: Int)) throws -> SharedView {
-        let view = try shares.open(token: token, page: page)
-        return SharedView(link: view.link, content: .collection(view.collection, tracks: view.tracks))
+        try shares.open(token: token, page: page)
     }
 }
 
