@@ -207,6 +207,11 @@ metrics_nginx_lines() {
 # below). render_nginx creates it; nginx creates the folders inside.
 nginx_temp_dir() { stack_state_dir "$NGINX_USER" nginx-temp; }
 
+# The folder nginx serves the files of nginx/static/ from (the shared page's
+# stylesheet): a copy render_nginx makes where nginx's user can read it, as the
+# temp folder above (a checkout under /root is closed to it).
+nginx_static_dir() { stack_state_dir "$NGINX_USER" nginx-static; }
+
 # stack_state_dir USER NAME: $VAR/NAME when USER can reach $VAR, else
 # $STACKS_STATE/<instance>/NAME (a checkout under /root is closed to other users).
 stack_state_dir() {
@@ -237,12 +242,20 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} index file name temp
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} index file name temp static
     mkdir -p "$output"
     # NGINX_TEMP_DIR: a caller's own folder instead (deploy/package renders files only).
     temp=${NGINX_TEMP_DIR:-$(nginx_temp_dir)}
     mkdir -p "$(dirname "$temp")"
     install -d -m 0700 -o "$NGINX_USER" -g "$NGINX_USER" "$temp"
+    # NGINX_STATIC_DIR: where the caller installs nginx/static/ itself (deploy/package).
+    static=${NGINX_STATIC_DIR:-}
+    if [ -z "$static" ]; then
+        static=$(nginx_static_dir)
+        mkdir -p "$(dirname "$static")"
+        install -d -m 0755 "$static"
+        install -m 0644 "$ROOT"/nginx/static/* "$static/"
+    fi
     # MUSIC_UPSTREAMS replaces the local sockets with other servers, e.g.
     # "server 10.0.0.11:9000 max_fails=1 fail_timeout=5s;server 10.0.0.12:9000 ...;"
     [ -n "$upstreams" ] || for index in $(seq 1 "$WORKERS"); do
@@ -255,6 +268,7 @@ render_nginx() {
     done
     metrics_nginx_lines
     for file in "$ROOT"/nginx/*; do
+        [ -f "$file" ] || continue
         name=$(basename "$file" .template)
         if [ "$name" = music-internal.conf ] && [ "$METRICS_LISTEN" = off ]; then
             printf '# MUSIC_METRICS_LISTEN=off: no internal listener.\n' > "$output/$name"
@@ -267,7 +281,7 @@ render_nginx() {
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
             -e "s|@ADDRESS_CONNECTIONS@|$ADDRESS_CONNECTIONS|g" -e "s|@SHARE_CONNECTIONS@|$SHARE_CONNECTIONS|g" \
-            -e "s|@NGINX_TEMP@|$temp|g" \
+            -e "s|@NGINX_TEMP@|$temp|g" -e "s|@STATIC@|$static|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" \
             -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \
@@ -297,7 +311,7 @@ service_dir() { stack_state_dir "$SERVICE_USER" service; }
 remove_service_state() {
     local instance
     instance=$(printf '%s' "$1" | md5sum | cut -c1-10)
-    rm -rf "$STACKS_STATE/$instance/service" "$STACKS_STATE/$instance/nginx-temp"
+    rm -rf "$STACKS_STATE/$instance/service" "$STACKS_STATE/$instance/nginx-temp" "$STACKS_STATE/$instance/nginx-static"
     rmdir "$STACKS_STATE/$instance" 2>/dev/null || true
 }
 
