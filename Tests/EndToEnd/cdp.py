@@ -43,7 +43,7 @@ def chromium_arguments(profile):
         "--ignore-certificate-errors",
         # Tests reach loopback only: every host name but localhost fails to
         # resolve, and the browser's own background traffic is off.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
         "--no-proxy-server",
         "--disable-background-networking",
         "--disable-component-update",
@@ -59,6 +59,8 @@ def chromium_arguments(profile):
         # Containers often have a small /dev/shm; use the temp folder instead.
         "--disable-dev-shm-usage",
         "--disable-gpu",
+        # Screenshots as wide as the viewport (no scrollbar's width taken off).
+        "--hide-scrollbars",
         "about:blank",
     ]
     if os.geteuid() == 0:
