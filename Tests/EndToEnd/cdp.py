@@ -6,6 +6,7 @@ NUL byte. No port is opened and no Python package is needed.
 Every wait is bounded: a command answers within `timeout` seconds or raises
 CDPError, a page loads within its own deadline, and Chromium is stopped by its
 pid (Browser.close, then SIGTERM, then SIGKILL)."""
+import base64
 import fcntl
 import json
 import os
@@ -104,8 +105,12 @@ class Browser:
         os.close(event_write)
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
-        # The first answer proves the pipe works.
-        self.version = self.send("Browser.getVersion")
+        # The first answer proves the pipe works; without it, nothing is left behind.
+        try:
+            self.version = self.send("Browser.getVersion")
+        except CDPError:
+            self.close()
+            raise
 
     @staticmethod
     def _high(fd):
@@ -161,8 +166,11 @@ class Browser:
         if session:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
-        while data:
-            data = data[os.write(self._command_write, data):]
+        try:
+            while data:
+                data = data[os.write(self._command_write, data):]
+        except OSError as error:
+            raise CDPError(f"{method}: chromium is gone ({error})") from error
         deadline = time.monotonic() + (timeout or self.timeout)
         with self._lock:
             while number not in self._answers:
@@ -311,7 +319,6 @@ class Page:
 
     def screenshot(self, path):
         """A PNG of the whole page at the viewport's width."""
-        import base64
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
