@@ -282,11 +282,15 @@ def test_track_page(stack, browser):
     track = requests.get(f"{stack.api}/tracks/{stack.tracks[2]}", headers={"X-API-Key": stack.key},
                          verify=stack.cert, timeout=10).json()
     link = api(stack, "POST", f"/tracks/{track['id']}/share", {"visibility": "public"})
+    licence = json_view(stack, link["url"])["track"]["licence"]
     page = open_page(browser, link["url"], PHONE, mobile=True)
     try:
         assert page.evaluate("document.getElementById('title').textContent") == track["title"]
-        facts = page.evaluate("document.getElementById('facts').textContent")
+        facts = page.evaluate("[...document.querySelectorAll('#facts dd')].map(dd => dd.textContent)")
+        # Duration, instrumental, licence class, version, commercial use, attribution.
+        assert len(facts) == 6 and all(fact.strip() for fact in facts), facts
         assert minutes(track["measured_duration_seconds"]) in facts
+        assert licence["licence_class"] in facts and licence["licence_version"] in facts
         assert page.evaluate("document.querySelectorAll('#tracks').length") == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
         assert_stylesheet_applied(page)
