@@ -121,6 +121,11 @@ enum PostgresMigrations {
                 FROM idempotency_keys
                 WHERE location LIKE '/v1/music/%/collections/%' AND split_part(location, '/', 4) <> '';
             """),
+        // idempotency_keys stays for now: during a rolling upgrade, workers of the
+        // previous version on other hosts still read and write it (a DROP would turn
+        // their creates with an Idempotency-Key into 500s). A later migration drops
+        // it, once no host runs a version before v5.
+
         // As SQLite's v6: links to a collection or a track; tracks' licence versions.
         // Only additions and a dropped NOT NULL: a worker of the previous version on
         // another host keeps reading and writing both tables.
@@ -134,10 +139,6 @@ enum PostgresMigrations {
                     OR (target_type = 'track' AND track_id IS NOT NULL AND collection_id IS NULL));
             ALTER TABLE tracks ADD COLUMN licence_version TEXT NOT NULL DEFAULT '\(Track.defaultLicenceVersion)';
             """),
-        // idempotency_keys stays for now: during a rolling upgrade, workers of the
-        // previous version on other hosts still read and write it (a DROP would turn
-        // their creates with an Idempotency-Key into 500s). A later migration drops
-        // it, once no host runs a version before v5.
     ]
 
     /// The advisory lock every migration (and schema creation) holds.

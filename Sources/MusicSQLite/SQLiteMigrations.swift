@@ -160,6 +160,11 @@ enum SQLiteMigrations {
                 FROM idempotency_keys
                 WHERE location LIKE '/v1/music/%/collections/%' AND instr(substr(location, 11), '/') > 1;
             """),
+        // idempotency_keys stays for now: an upgrade restarts the workers one at a
+        // time, and one of the previous version still reads and writes it meanwhile
+        // (a DROP would turn its creates with an Idempotency-Key into 500s). A later
+        // migration drops it.
+
         // Links learn what they open: a collection (every link made before) or a
         // track. collection_id loses NOT NULL, which SQLite changes only by a
         // rebuild (as v4). A worker of the previous version, until the upgrade
@@ -190,10 +195,6 @@ enum SQLiteMigrations {
             ALTER TABLE share_links_rebuilt RENAME TO share_links;
             ALTER TABLE tracks ADD COLUMN licence_version TEXT NOT NULL DEFAULT '\(Track.defaultLicenceVersion)';
             """),
-        // idempotency_keys stays for now: an upgrade restarts the workers one at a
-        // time, and one of the previous version still reads and writes it meanwhile
-        // (a DROP would turn its creates with an Idempotency-Key into 500s). A later
-        // migration drops it.
     ]
 
     /// GRDB's migrator over the same list (tests build older schemas with it).

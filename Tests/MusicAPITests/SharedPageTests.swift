@@ -302,7 +302,7 @@ struct SharedPageTests {
                                                       canonicalURL: "https://music.example/v1/music/shared/T"), as: UTF8.self)
         #expect(html.contains(#"<h1 id="title">Rain &amp; &lt;thunder&gt;</h1>"#))
         #expect(html.contains(#"<dl id="facts">"#))
-        for (name, value) in [("Duration", "2:05"), ("Instrumental", "Yes"), ("Licence", "non_commercial"), ("Licence version", "2.1"),
+        for (name, value) in [("Duration", "2:05"), ("Instrumental", "Yes"), ("Licence class", "non_commercial"), ("Licence version", "2.1"),
                               ("Commercial use", "Not allowed"), ("Attribution", "Not required")] {
             #expect(html.contains("<dt>\(name)</dt><dd>\(value)</dd>"), "\(name)")
         }
@@ -321,6 +321,34 @@ struct SharedPageTests {
                                                       canonicalURL: "https://music.example/v1/music/shared/T"), as: UTF8.self)
         #expect(gone.contains(#"<h1 id="title">This track is no longer available</h1>"#))
         #expect(!gone.contains("shared/T"))
+    }
+
+    @Test("a track share opens as the track page; once the track is deleted, its no-longer-available page")
+    func trackShare() throws {
+        let track = try app.admin.createTracks([
+            .init(title: "Rain <study>", durationSeconds: 169.5, instrumental: true, licenceClass: "cc_by", licenceVersion: "2.1"),
+        ], organizationID: app.orgA, ownerID: app.alice)[0]
+        let link = app.request(.post, "/v1/music/\(app.orgA)/tracks/\(track.id)/share", key: app.aliceKey,
+                               json: #"{"visibility": "public"}"#)
+        let token = link["token"] as? String ?? ""
+        let page = open(token)
+        let html = page.bodyText
+        #expect(page.status == 200 && isHTML(page))
+        #expect(html.contains(#"<h1 id="title">Rain &lt;study&gt;</h1>"#))
+        for (name, value) in [("Duration", "2:50"), ("Instrumental", "Yes"), ("Licence class", "cc_by"), ("Licence version", "2.1"),
+                              ("Commercial use", "Allowed"), ("Attribution", "Required: credit the creator")] {
+            #expect(html.contains("<dt>\(name)</dt><dd>\(value)</dd>"), "\(name)")
+        }
+        #expect(html.contains(#"<meta property="og:url" content="https://localhost/v1/music/shared/\#(token)">"#))
+        #expect(count(token, in: html) == 2)
+        #expect(page.header("X-Robots-Tag") == nil)
+        #expect(open(token, accept: "application/json")["kind"] as? String == "track")
+        _ = try app.admin.deleteTrack(id: track.id)
+        let gone = open(token)
+        #expect(gone.status == 200 && open(token, accept: nil).status == 200)
+        #expect(gone.bodyText.contains(#"<h1 id="title">This track is no longer available</h1>"#))
+        #expect(!gone.bodyText.contains("Rain") && !gone.bodyText.contains(token))
+        #expect(gone.header("X-Robots-Tag") == "noindex")
     }
 
     @Test("durations: m:ss rounded to the second, minutes past 59, a dash when unknown")

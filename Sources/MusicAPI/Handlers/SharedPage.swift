@@ -205,7 +205,7 @@ enum SharedPage {
         html.markup("<dl id=\"facts\">\n")
         fact(&html, "Duration", length)
         fact(&html, "Instrumental", track.instrumental ? "Yes" : "No, it has vocals")
-        fact(&html, "Licence", track.licenceClass)
+        fact(&html, "Licence class", track.licenceClass)
         fact(&html, "Licence version", track.licenceVersion)
         fact(&html, "Commercial use", track.commercialUse ? "Allowed" : "Not allowed")
         fact(&html, "Attribution", track.requiresAttribution ? "Required: credit the creator" : "Not required")
