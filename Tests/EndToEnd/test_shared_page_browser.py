@@ -237,7 +237,10 @@ def test_collection_page_at_phone_and_desktop_widths(stack, browser, cover_url):
                 return img && {alt: img.alt, src: img.src, complete: img.complete, width: img.naturalWidth}; })()""")
             # Loaded (CSP allows it), with a text alternative.
             assert cover and cover["src"] == cover_url and cover["complete"] and cover["width"] == 64, cover
-            assert cover["alt"].strip(), cover
+            # Attribute values keep quotes and markup as text (no attribute broken out of).
+            assert name in cover["alt"], cover
+            assert page.evaluate("document.querySelector('meta[property=\"og:title\"]').content") == name
+            assert page.evaluate("document.querySelector('meta[property=\"og:image\"]').content") == cover_url
             assert page.evaluate("document.images.length") == 1
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             assert_stylesheet_applied(page)
