@@ -153,11 +153,15 @@ def assert_stylesheet_applied(page):
     assert loads and loads[0][0] == 200, loads
     cache = {name.lower(): value for name, value in loads[0][1].items()}.get("cache-control", "")
     assert "max-age=" in cache and int(cache.split("max-age=")[1].split(",")[0]) >= 86400 * 30, cache
-    styled, unstyled = page.evaluate("""(() => {
+    # The page is laid out again with the sheet back on, and a frame drawn,
+    # before the answer: nothing later (a screenshot) sees the unstyled layout.
+    styled, unstyled = page.evaluate("""(async () => {
         const style = () => { const s = getComputedStyle(document.body);
                               return [...s].map(name => name + ':' + s.getPropertyValue(name)).join(';'); };
         const sheet = document.styleSheets[0], on = style();
         sheet.disabled = true; const off = style(); sheet.disabled = false;
+        document.documentElement.scrollWidth;
+        await new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)));
         return [on, off];
     })()""")
     assert styled != unstyled
@@ -243,8 +247,8 @@ def test_collection_page_at_phone_and_desktop_widths(stack, browser, cover_url):
             assert page.evaluate("document.querySelector('meta[property=\"og:image\"]').content") == cover_url
             assert page.evaluate("document.images.length") == 1
             assert page.evaluate("document.documentElement.scrollWidth") <= width
-            assert_stylesheet_applied(page)
             screenshot(page, "shared-collection", width)
+            assert_stylesheet_applied(page)
             assert_clean(page)
         finally:
             page.close()
@@ -296,8 +300,8 @@ def test_track_page(stack, browser):
         assert licence["licence_class"] in facts and licence["licence_version"] in facts
         assert page.evaluate("document.querySelectorAll('#tracks').length") == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
-        assert_stylesheet_applied(page)
         screenshot(page, "shared-track", PHONE[0])
+        assert_stylesheet_applied(page)
         assert_clean(page)
     finally:
         page.close()
@@ -321,8 +325,8 @@ def test_revoked_link_and_deleted_collection_pages(stack, browser):
         assert page.evaluate("document.getElementById('title').textContent") == "This link is not available"
         assert "Soon revoked" not in page.evaluate("document.documentElement.outerHTML")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
-        assert_stylesheet_applied(page)
         screenshot(page, "shared-not-available", PHONE[0])
+        assert_stylesheet_applied(page)
         assert_clean(page, own_failure=link["url"])
     finally:
         page.close()
