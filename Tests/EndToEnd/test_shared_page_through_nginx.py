@@ -147,3 +147,15 @@ def test_stylesheet_is_the_repository_file_cached_for_a_year(stack):
             assert "immutable" not in (headers.get("Cache-Control") or "")
     finally:
         client.close()
+
+
+def test_favicon_is_no_content(stack):
+    """Browsers ask for /favicon.ico when they open a shared page: nginx answers
+    204 itself (the page names no icon), not a 404 each browser logs as an error."""
+    client = tls_connection(stack, SOURCE)
+    try:
+        status, headers, body = call(client, "GET", "/favicon.ico", {"Accept": "image/avif,image/webp,*/*;q=0.8"})
+        assert (status, body) == (204, b"")
+        assert once(headers, "X-Content-Type-Options") == "nosniff"
+    finally:
+        client.close()
