@@ -21,6 +21,8 @@ final class WorkerMetrics: Sendable {
     let keepalive = Atomic<Int>(0)
     /// Threads blocked in `accept`: the ones a new connection can reach.
     let accepting = Atomic<Int>(0)
+    /// Requests answered since start: whether the threads make progress.
+    let completed = Atomic<Int>(0)
     private let busyMax = Atomic<Int>(0)
     private let threadCount: Int
 
@@ -85,7 +87,10 @@ final class WorkerMetrics: Sendable {
     }
 
     @inline(__always)
-    func requestFinished() { busy.subtract(1, ordering: .relaxed) }
+    func requestFinished() {
+        busy.subtract(1, ordering: .relaxed)
+        completed.add(1, ordering: .relaxed)
+    }
 
     private func raiseBusyMax(to value: Int) {
         var seen = busyMax.load(ordering: .relaxed)
