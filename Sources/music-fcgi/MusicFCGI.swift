@@ -65,10 +65,26 @@ struct MusicFCGI: ParsableCommand {
     @Option(help: "Serve Prometheus metrics on a TCP socket of their own, HOST:PORT (the same peers as --listen: FCGI_WEB_SERVER_ADDRS or --allow-any-peer).")
     var metricsListen: String?
 
+    @Option(name: .customLong("health-socket"), help: "Answer GET /v1/music/health on a unix socket of its own at PATH (mode 0660), with \(HealthLane.threads) dedicated threads: a load balancer's probe never queues behind the requests waiting for the worker's threads (default: $MUSIC_HEALTH_SOCKET).")
+    var healthSocketOption: String?
+
     // The environment as defaults: the systemd unit names the socket in Environment=,
     // which an older executable ignores (a package's units can come with an older one).
     static let metricsVariable = "MUSIC_METRICS"
     static let metricsSocketVariable = "MUSIC_METRICS_SOCKET"
+    static let healthSocketVariable = "MUSIC_HEALTH_SOCKET"
+    /// park (default) or bind: how kept-alive connections wait (FastCGIServer's
+    /// KeptAliveConnections; bind is the earlier way, kept to compare).
+    static let keptAliveVariable = "MUSIC_KEPT_ALIVE"
+
+    var keptAlive: KeptAliveConnections {
+        ProcessInfo.processInfo.environment[Self.keptAliveVariable].flatMap { $0.isEmpty ? nil : KeptAliveConnections(rawValue: $0) } ?? .park
+    }
+
+    var healthSocket: String? {
+        // Empty: none (deploy/lib.sh's MUSIC_HEALTH_LANE=off passes "").
+        (healthSocketOption ?? ProcessInfo.processInfo.environment[Self.healthSocketVariable]).flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     var metrics: MetricsSwitch {
         metricsOption ?? ProcessInfo.processInfo.environment[Self.metricsVariable].flatMap(MetricsSwitch.init(rawValue:)) ?? .on
@@ -83,6 +99,10 @@ struct MusicFCGI: ParsableCommand {
         if metricsOption == nil, let value = ProcessInfo.processInfo.environment[Self.metricsVariable], !value.isEmpty,
            MetricsSwitch(rawValue: value) == nil {
             throw ValidationError("\(Self.metricsVariable) must be on or off, not \(value)")
+        }
+        if let value = ProcessInfo.processInfo.environment[Self.keptAliveVariable], !value.isEmpty,
+           KeptAliveConnections(rawValue: value) == nil {
+            throw ValidationError("\(Self.keptAliveVariable) must be park or bind, not \(value)")
         }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
@@ -138,7 +158,8 @@ struct MusicFCGI: ParsableCommand {
             logger.warning("--allow-any-peer: over TCP, ANY host that can reach this port can send requests as the web server (set \(PeerPolicy.environmentVariable) instead)")
         }
         let server = FastCGIServer(
-            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes, peers: peers),
+            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes, peers: peers,
+                                 keptAlive: keptAlive),
             responder: MusicResponder(api: api),
             logger: logger
         )
@@ -149,10 +170,23 @@ struct MusicFCGI: ParsableCommand {
         if metrics == .off, metricsSocket != nil || metricsListen != nil {
             logger.info("--metrics off: no metrics socket")
         }
+        let healthEndpoint = healthSocket.map { path in
+            HealthLane.server(socket: path, api: api, requestServer: server)
+        }
         SignalWatcher.watch { signal in
             logger.info("signal received", metadata: ["signal": "\(signal)"])
             metricsEndpoint?.shutdown()
+            healthEndpoint?.shutdown()
             server.shutdown()
+        }
+        let healthEnded = DispatchSemaphore(value: 0)
+        if let healthEndpoint {
+            _ = startThread { [logger] in
+                do { try healthEndpoint.run() } catch {
+                    logger.error("cannot serve the health socket", metadata: ["error": "\(error)"])
+                }
+                healthEnded.signal()
+            }
         }
         let metricsEnded = DispatchSemaphore(value: 0)
         if let metricsEndpoint {
@@ -174,6 +208,11 @@ struct MusicFCGI: ParsableCommand {
             metricsEndpoint.shutdown()
             _ = metricsEnded.wait(timeout: .now() + 2)
             if let metricsSocket { unlink(metricsSocket) }
+        }
+        if let healthEndpoint, let healthSocket {
+            healthEndpoint.shutdown()
+            _ = healthEnded.wait(timeout: .now() + 2)
+            unlink(healthSocket)
         }
         if let socket { unlink(socket) }
     }
