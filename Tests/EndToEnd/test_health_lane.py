@@ -5,6 +5,7 @@ answered within a second, with the database checked; any other path sent to the
 health socket gets the 404 envelope."""
 import os
 import pathlib
+import re
 import socket
 import struct
 import subprocess
@@ -71,7 +72,9 @@ def restart_workers(stack):
     (nginx's kept-alive connections to the old ones are gone). Returns once each
     socket file is new, before any request could reach the new worker."""
     sockets = worker_sockets()
-    before = {path: path.stat().st_ino for path in sockets}
+    # A new socket file may get the old one's inode number (tmpfs): compare the change time too.
+    identity = lambda status: (status.st_ino, status.st_ctime_ns)
+    before = {path: identity(path.stat()) for path in sockets}
     for index in range(1, len(sockets) + 1):
         pid = stack.pid(f"worker-{index}")
         if pid:
@@ -79,7 +82,7 @@ def restart_workers(stack):
 
     def renewed(path):
         try:
-            return path.stat().st_ino != before[path]
+            return identity(path.stat()) != before[path]
         except FileNotFoundError:
             return False
     for path in sockets:
@@ -132,3 +135,25 @@ def test_the_health_socket_answers_health_and_nothing_else():
         assert answer.startswith(b"Status: 200") and b'{"status":"ok"}' in answer, answer[:200]
         other = fastcgi_get(lane, "/v1/music/openapi.yaml")
         assert other.startswith(b"Status: 404") and b"RESOURCE_NOT_FOUND" in other, other[:200]
+
+
+def test_nginx_sends_health_to_the_health_sockets_with_the_request_sockets_as_backups(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, MUSIC_WORKERS="2", MUSIC_VAR_DIR=str(tmp_path / "var"), MUSIC_RUN_DIR=str(tmp_path / "run"),
+               MUSIC_TLS_CERT="/dev/null", MUSIC_TLS_KEY="/dev/null")
+    out = tmp_path / "nginx"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(out)], env=env, capture_output=True, text=True, check=True)
+    health = re.search(r"upstream music_health \{(.*?)\}", (out / "nginx.conf").read_text(), re.S).group(1)
+    run = tmp_path / "run"
+    assert re.findall(r"server (\S+?)( backup)? ", health) == [
+        (f"unix:{run}/metrics/health-1.sock", ""), (f"unix:{run}/worker-1.sock", " backup"),
+        (f"unix:{run}/metrics/health-2.sock", ""), (f"unix:{run}/worker-2.sock", " backup")]
+    upstream = re.search(r"map \"\$request_method \$uri\" \$music_upstream \{(.*?)\}", (out / "music-common.conf").read_text(),
+                         re.S).group(1)
+    assert '"GET /v1/music/health"   music_health;' in upstream and '"HEAD /v1/music/health"  music_health;' in upstream
+    # Remote workers (MUSIC_UPSTREAMS): their health shares their queue.
+    remote = tmp_path / "nginx-remote"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(remote)], capture_output=True, text=True, check=True,
+                   env=dict(env, MUSIC_UPSTREAMS="server 10.0.0.11:9000;server 10.0.0.12:9000;"))
+    health = re.search(r"upstream music_health \{(.*?)\}", (remote / "nginx.conf").read_text(), re.S).group(1)
+    assert re.findall(r"server (\S+?);", health) == ["10.0.0.11:9000", "10.0.0.12:9000"]
