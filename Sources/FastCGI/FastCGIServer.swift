@@ -18,10 +18,13 @@ import Glibc
 /// systemd fails the socket unit. Our own `accept` is interrupted by a signal
 /// instead (`AcceptWakeSignal`), and the listening socket is left as it was.
 ///
-/// There is no accept mutex: concurrent `accept` is fine on Linux, and with
-/// nginx's `fastcgi_keep_conn on` a mutex would let one idle connection stall
-/// every thread. Each kept-alive nginx connection binds one thread while idle,
-/// so `threads` must exceed the number of upstream connections nginx keeps
+/// Kept-alive connections (nginx's `fastcgi_keep_conn on`) are parked between
+/// requests (`KeptAliveConnections.park`, the default): the threads wait on one
+/// epoll set holding the listening socket and the idle connections, and a free
+/// thread takes whichever became ready first, so a kept-alive connection's next
+/// request does not jump ahead of connections waiting in the backlog. With
+/// `.bind` (libfcgi's way) each kept-alive connection binds one thread while
+/// idle, so `threads` must exceed the upstream connections nginx keeps
 /// (`keepalive` x nginx worker processes), with room for the requests in flight.
 package final class FastCGIServer: Sendable {
     /// The stack of each thread this module starts: a request's work is shallow,
@@ -209,6 +212,7 @@ package final class FastCGIServer: Sendable {
         }
     }
 
+    /// The loop of `KeptAliveConnections.bind`.
     private func serve(_ slot: WorkerSlot, listening: Int32, tcp: Bool) {
         let request = slot.request
         defer { FCGX_Free(request, 1) }

@@ -17,9 +17,12 @@ import Glibc
 final class WorkerMetrics: Sendable {
     /// Threads handling a request (from the request read to its answer written).
     let busy = Atomic<Int>(0)
-    /// Threads waiting for the next request of a kept-alive connection.
+    /// Connections waiting for their next request: parked ones (`KeptAliveConnections.park`:
+    /// kept-alive ones, and new ones accepted before their first request is read), or
+    /// threads waiting on their kept-alive connection (`.bind`).
     let keepalive = Atomic<Int>(0)
-    /// Threads blocked in `accept`: the ones a new connection can reach.
+    /// Threads waiting for work (in `accept`, or for the parked connections and the
+    /// listening socket): the ones a new request can reach.
     let accepting = Atomic<Int>(0)
     /// Requests answered since start: whether the threads make progress.
     let completed = Atomic<Int>(0)
@@ -31,13 +34,16 @@ final class WorkerMetrics: Sendable {
     private let threadsGauge: Gauge
     /// music_worker_threads_busy: threads handling a request now.
     private let busyGauge: Gauge
-    /// music_worker_threads_keepalive: idle threads held by an idle kept-alive nginx connection.
+    /// music_worker_threads_keepalive: idle kept-alive nginx connections (parked: no thread
+    /// held; with MUSIC_KEPT_ALIVE=bind, each holds an idle thread).
     private let keepaliveGauge: Gauge
     /// music_worker_threads_busy_max: most threads busy at once since start.
     private let busyMaxGauge: Gauge
     /// music_worker_saturated_total: requests that started while no thread was left
-    /// waiting in accept (every thread busy or held by a kept-alive connection, so the
-    /// next connection waits in the backlog): PHP-FPM's "max children reached".
+    /// waiting for work (every thread busy, or held by a kept-alive connection with
+    /// MUSIC_KEPT_ALIVE=bind, so the next request waits): PHP-FPM's "max children reached".
+    /// The worker loop's figures are the request threads'; the health lane
+    /// (music-fcgi --health-socket) and the metrics endpoint are not counted.
     private let saturated: Counter
     /// music_worker_connections_accepted_total: connections accepted.
     private let accepted: Counter

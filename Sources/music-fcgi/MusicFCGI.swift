@@ -18,11 +18,12 @@ struct MusicFCGI: ParsableCommand {
             hands it on file descriptor 0. For development it can open its own with
             --socket or --listen.
 
-            Threads: with nginx's `fastcgi_keep_conn on`, every idle kept-alive upstream
-            connection holds one thread. Keep --threads above `keepalive` x nginx worker
-            processes plus the requests you expect in flight (the shipped nginx config:
-            reads keepalive 16 + writes 8, x 2 nginx workers = 48 idle at most on the
-            worker taking the writes; the default 64 leaves 16 for work).
+            Threads: idle kept-alive upstream connections (nginx's `fastcgi_keep_conn on`)
+            are parked in one epoll set with the listening socket and hold no thread; a
+            free thread takes whichever connection has a request first. With
+            MUSIC_KEPT_ALIVE=bind (libfcgi's way, kept to compare) each idle one holds a
+            thread: keep --threads above `keepalive` x nginx worker processes plus the
+            requests in flight (the shipped nginx config: (16 + 8) x 2 = 48).
             """,
         version: musicCollectionsVersion
     )
@@ -36,7 +37,7 @@ struct MusicFCGI: ParsableCommand {
     @Flag(help: "Over TCP, serve any peer that can connect (without FCGI_WEB_SERVER_ADDRS). Only behind a firewall that admits the web servers alone.")
     var allowAnyPeer = false
 
-    @Option(help: "Worker threads, each blocking in FCGX_Accept_r.")
+    @Option(help: "Worker threads, each serving one request at a time.")
     var threads: Int = 64
 
     @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")

@@ -76,6 +76,40 @@ struct KeptAliveParkingTests {
         }
     }
 
+    @Test("more kept-alive connections than threads, POSTs back to back on each: every one answered, no kept-alive connection closed")
+    func everyPostOnAKeptAliveConnectionIsAnswered() throws {
+        // What nginx needs (it retries no POST): a connection it keeps is never
+        // closed under a request it sent. 2 threads, 24 connections of 100 POSTs each.
+        let stack = try InProcessServer(threads: 2)
+        let connections = 24, perConnection = 100
+        let failures = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        let path = stack.socketPath
+        for connection in 0..<connections {
+            Thread {
+                defer { done.signal() }
+                do {
+                    let client = try FastCGIClient(socketPath: path)
+                    for index in 0..<perConnection {
+                        let body = Array("post \(connection).\(index)".utf8)
+                        let answer = try client.request(
+                            InProcessServerTests.params("POST", "/echo/\(connection)/\(index)", contentLength: String(body.count)),
+                            body: body, keepConnection: true)
+                        if answer.status != 200 || answer.body != body {
+                            failures.withLock { $0.append("\(connection).\(index): \(answer.status)") }
+                        }
+                    }
+                    if client.peerCloses(within: 0.05) { failures.withLock { $0.append("\(connection): closed") } }
+                } catch {
+                    failures.withLock { $0.append("\(connection): \(error)") }
+                }
+            }.start()
+        }
+        for _ in 0..<connections { #expect(done.wait(timeout: .now() + 60) == .success) }
+        #expect(failures.withLock { $0 } == [])
+        #expect(stack.responder.calls.count == connections * perConnection)
+    }
+
     @Test("shutdown: a request already sent on a parked connection is answered, an idle parked one is closed, run() returns")
     func shutdownServesWhatParkedConnectionsSent() throws {
         let stack = try InProcessServer(threads: 1)
