@@ -51,6 +51,7 @@ package final class FastCGIServer: Sendable {
         /// When set, every accepted connection, unix or TCP, gets read and write
         /// timeouts of this many seconds: a server of few threads (the metrics
         /// endpoint's one) cannot be held by a peer that connects and sends nothing.
+        /// With `.bind` only: a parked connection is not read, so nothing times out.
         package var connectionIOTimeoutSeconds: Int32?
         /// How kept-alive connections wait between requests.
         package var keptAlive: KeptAliveConnections

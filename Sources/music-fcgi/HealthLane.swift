@@ -29,8 +29,10 @@ enum HealthLane {
     static func server(socket: String, api: MusicAPI, requestServer: FastCGIServer) -> FastCGIServer {
         api.setWorkerLiveness { requestServer.isMakingProgress(stalledAfterSeconds: stalledAfterSeconds) }
         return FastCGIServer(
+            // bind: a thread reads each connection, so the I/O timeout closes a peer
+            // that connects and sends nothing (nginx keeps no connection here).
             configuration: .init(socket: .unix(path: socket), threads: threads, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2),
+                                 drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2, keptAlive: .bind),
             responder: HealthLaneResponder(api: api),
             logger: Logger(label: "music.health"),
             // The worker loop's figures are the request server's (the same labels).

@@ -231,8 +231,11 @@ extension MusicFCGI {
             exposition: MetricsSetup.exposition(registry: registry, server: requestServer, process: ProcessMetrics(), disk: disk),
             otherwise: MusicResponder(api: api))
         return FastCGIServer(
+            // bind: the one thread reads each connection, so the I/O timeout closes a
+            // peer that connects and sends nothing (nginx keeps no connection here).
             configuration: .init(socket: listening, threads: 1, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2),
+                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2,
+                                 keptAlive: .bind),
             responder: responder,
             logger: Logger(label: "music.metrics"),
             metricsFactory: NOOPMetricsHandler.instance)

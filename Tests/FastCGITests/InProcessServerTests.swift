@@ -266,7 +266,8 @@ struct InProcessServerTests {
 
     @Test("with connection timeouts, a peer that connects and sends nothing holds the one thread for the timeout only")
     func idlePeerHoldsTheThreadForTheTimeoutOnly() throws {
-        let stack = try InProcessServer(threads: 1, connectionIOTimeoutSeconds: 1)
+        // bind, as the metrics endpoint and the health lane run: the thread reads the connection.
+        let stack = try InProcessServer(threads: 1, connectionIOTimeoutSeconds: 1, keptAlive: .bind)
         let idle = try stack.client()
         let started = Date()
         // Queued behind the idle connection, which the one thread reads from.
