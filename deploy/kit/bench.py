@@ -547,7 +547,10 @@ def main():
         result = wrk(side.url(proto) + env.get("BENCH_PATH", "/"), seconds or args.duration, connections, env,
                      side.processes(), timeout)
         if env.get("BENCH_MODE") == "add" and not on_floor:
-            state["next_target"] += result["requests"] // len(data["tracks"]) + 1
+            # The requests still in flight when wrk stops (one per connection) are
+            # sent and applied too: the next run starts beyond them, or its first
+            # adds find their tracks there already ("not-new").
+            state["next_target"] += (result["requests"] + connections) // len(data["tracks"]) + 1
             if state["next_target"] > ADD_TARGETS:
                 failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
         if name in miss_sizes:
