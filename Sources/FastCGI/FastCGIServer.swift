@@ -101,7 +101,8 @@ package final class FastCGIServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory)
+        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory,
+                                     parked: configuration.keptAlive == .park)
     }
 
     /// Publishes the worker loop's gauges (threads busy, kept alive, the listen

@@ -28,6 +28,10 @@ final class WorkerMetrics: Sendable {
     let completed = Atomic<Int>(0)
     private let busyMax = Atomic<Int>(0)
     private let threadCount: Int
+    /// Parked connections: saturated means every thread is handling a request (a
+    /// thread between two waits is free, not busy). Bound: no thread left in
+    /// `accept` (an idle kept-alive connection holds its thread).
+    private let saturatedWhenAllBusy: Bool
 
     // One line of help per metric (Prometheus' HELP), where each is created:
     /// music_worker_threads: request threads in this worker.
@@ -54,8 +58,9 @@ final class WorkerMetrics: Sendable {
     /// music_worker_listen_backlog_limit: the backlog's limit.
     private let backlogLimitGauge: Gauge
 
-    init(threads: Int, factory: any MetricsFactory) {
+    init(threads: Int, factory: any MetricsFactory, parked: Bool = true) {
         threadCount = threads
+        saturatedWhenAllBusy = parked
         threadsGauge = Gauge(label: "music_worker_threads", factory: factory)
         busyGauge = Gauge(label: "music_worker_threads_busy", factory: factory)
         keepaliveGauge = Gauge(label: "music_worker_threads_keepalive", factory: factory)
@@ -89,7 +94,7 @@ final class WorkerMetrics: Sendable {
         requests.increment()
         let now = busy.add(1, ordering: .relaxed).newValue
         if now > busyMax.load(ordering: .relaxed) { raiseBusyMax(to: now) }
-        if accepting.load(ordering: .relaxed) == 0 { saturated.increment() }
+        if saturatedWhenAllBusy ? now >= threadCount : accepting.load(ordering: .relaxed) == 0 { saturated.increment() }
     }
 
     @inline(__always)
