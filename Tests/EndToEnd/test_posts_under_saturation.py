@@ -11,7 +11,7 @@ import time
 
 from edge_client import call, own_key, tls_connection
 from metrics_support import lib_settings
-from test_health_lane import begin_request_only, listen_backlog, wait_for
+from test_health_lane import begin_request_only
 
 RUN_DIR = pathlib.Path(os.environ["MUSIC_RUN_DIR"])
 FREE_THREADS = 4
