@@ -145,6 +145,13 @@ worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
 # The socket worker N creates and serves its metrics on (Prometheus text), reached
 # by nginx's internal metrics listener.
 worker_metrics_socket() { printf '%s/metrics/worker-%s.sock' "$RUN_DIR" "$1"; }
+# The socket worker N answers GET /v1/music/health on with threads of its own
+# (music-fcgi --health-socket), in the same folder as the metrics sockets (the
+# folder the workers create their sockets in), reached by nginx's music_health.
+worker_health_socket() { printf '%s/metrics/health-%s.sock' "$RUN_DIR" "$1"; }
+# off: health goes to the request sockets, behind the queued requests (deploy/bench's
+# C floor, which has no health socket, sets it after sourcing this file).
+HEALTH_LANE=on
 
 # The folder of the metrics sockets. Unlike the request sockets, which spawn-fcgi
 # creates as root, the workers create these themselves: the folder is the service
@@ -242,7 +249,7 @@ ensure_tls() {
 # Renders nginx/ into FOLDER (default var/nginx): nginx.conf.template becomes
 # nginx.conf, the included files are rendered beside it.
 render_nginx() {
-    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} index file name temp static
+    local output=${1:-$VAR/nginx} upstreams=${MUSIC_UPSTREAMS:-} writers=${MUSIC_UPSTREAMS:-} health=${MUSIC_UPSTREAMS:-} index file name temp static
     mkdir -p "$output"
     # NGINX_TEMP_DIR: a caller's own folder instead (deploy/package renders files only).
     temp=${NGINX_TEMP_DIR:-$(nginx_temp_dir)}
@@ -266,6 +273,12 @@ render_nginx() {
         # Writes: the first worker, the others only when it refuses (nginx.conf).
         writers+="server unix:$(worker_socket "$index")$([ "$index" = 1 ] || echo ' backup') max_fails=0;"
     done
+    # Health: each worker's health socket, and its request socket as a backup
+    # (HEALTH_LANE=off: the request sockets alone).
+    [ -n "${MUSIC_UPSTREAMS:-}" ] || for index in $(seq 1 "$WORKERS"); do
+        [ "$HEALTH_LANE" = off ] || health+="server unix:$(worker_health_socket "$index") max_fails=0;"
+        health+="server unix:$(worker_socket "$index")$([ "$HEALTH_LANE" = off ] || echo ' backup') max_fails=0;"
+    done
     metrics_nginx_lines
     for file in "$ROOT"/nginx/*; do
         [ -f "$file" ] || continue
@@ -276,7 +289,7 @@ render_nginx() {
         fi
         sed -e "s|@VAR@|$VAR|g" -e "s|@NGINX@|$output|g" \
             -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" \
-            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@WRITE_UPSTREAMS@|$writers|g" -e "s|@WRITERS@|$([ -n "${MUSIC_UPSTREAMS:-}" ] && echo music_workers || echo music_writers)|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+            -e "s|@UPSTREAMS@|$upstreams|g" -e "s|@WRITE_UPSTREAMS@|$writers|g" -e "s|@HEALTH_UPSTREAMS@|$health|g" -e "s|@WRITERS@|$([ -n "${MUSIC_UPSTREAMS:-}" ] && echo music_workers || echo music_writers)|g" -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
             -e "s|@RATE@|$RATE|g" -e "s|@BURST@|$BURST|g" \
             -e "s|@SHARE_RATE@|$SHARE_RATE|g" -e "s|@SHARE_BURST@|$SHARE_BURST|g" \
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
@@ -366,7 +379,7 @@ own_database() {
 # spawn-fcgi creates the socket (0660, owned by www-data), drops to the service
 # user (-u/-g) and execs the worker in place (-n), so the pid written is the
 # worker's own. The worker creates its metrics socket, $(worker_metrics_socket N),
-# itself. Needs prepare_service_state first.
+# and its health socket, $(worker_health_socket N), itself. Needs prepare_service_state first.
 start_worker() {
     local index=$1 socket
     socket=$(worker_socket "$index")
@@ -375,7 +388,7 @@ start_worker() {
         trap "exit 0" TERM
         while [ ! -e "$0/run/stopping" ]; do
             spawn-fcgi -n -s "$1" -b "${11}" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
-                --metrics "${10}" --metrics-socket "$9" --public-url "${12}" >> "$0/log/worker-$6.log" 2>&1 &
+                --metrics "${10}" --metrics-socket "$9" --public-url "${12}" --health-socket "${13}" >> "$0/log/worker-$6.log" 2>&1 &
             echo $! > "$0/run/worker-$6.pid"
             wait $! || true
             [ -e "$0/run/stopping" ] && break
@@ -385,7 +398,7 @@ start_worker() {
             sleep 0.5
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
-        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" "$PUBLIC_URL" \
+        "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" "$PUBLIC_URL" "$([ "$HEALTH_LANE" = off ] || worker_health_socket "$index")" \
         </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }
@@ -423,7 +436,7 @@ stop_stack() {
     for file in "$VAR"/run/supervisor-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
     for file in "$VAR"/run/worker-*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
     stop_pid_file "$VAR/run/nginx.pid" QUIT
-    rm -f "$RUN_DIR"/worker-*.sock "$RUN_DIR"/metrics/worker-*.sock
+    rm -f "$RUN_DIR"/worker-*.sock "$RUN_DIR"/metrics/worker-*.sock "$RUN_DIR"/metrics/health-*.sock
 }
 
 # --- A private PostgreSQL server (tests, cluster test, bench --store postgres) ---

@@ -12,14 +12,16 @@ final class Countdown: Sendable {
 
     func decrement() { remaining.withLock { $0 -= 1 } }
 
-    /// Returns when every thread has ended, or `grace` seconds after the shutdown
-    /// began if some request is still running then.
-    func waitUntilZero(orShutdownPlus grace: Double, shuttingDown: () -> Bool) {
+    /// Returns when every thread has ended (true), or `grace` seconds after the
+    /// shutdown began if some request is still running then (false).
+    @discardableResult
+    func waitUntilZero(orShutdownPlus grace: Double, shuttingDown: () -> Bool) -> Bool {
         var shutdownSeenAt: Double?
         while remaining.withLock({ $0 }) > 0 {
             if shutdownSeenAt == nil, shuttingDown() { shutdownSeenAt = monotonicSeconds() }
-            if let start = shutdownSeenAt, monotonicSeconds() - start > grace { return }
+            if let start = shutdownSeenAt, monotonicSeconds() - start > grace { return false }
             usleep(shutdownSeenAt == nil ? 100_000 : 10_000)
         }
+        return true
     }
 }

@@ -18,10 +18,13 @@ import Glibc
 /// systemd fails the socket unit. Our own `accept` is interrupted by a signal
 /// instead (`AcceptWakeSignal`), and the listening socket is left as it was.
 ///
-/// There is no accept mutex: concurrent `accept` is fine on Linux, and with
-/// nginx's `fastcgi_keep_conn on` a mutex would let one idle connection stall
-/// every thread. Each kept-alive nginx connection binds one thread while idle,
-/// so `threads` must exceed the number of upstream connections nginx keeps
+/// Kept-alive connections (nginx's `fastcgi_keep_conn on`) are parked between
+/// requests (`KeptAliveConnections.park`, the default): the threads wait on one
+/// epoll set holding the listening socket and the idle connections, and a free
+/// thread takes whichever became ready first, so a kept-alive connection's next
+/// request does not jump ahead of connections waiting in the backlog. With
+/// `.bind` (libfcgi's way) each kept-alive connection binds one thread while
+/// idle, so `threads` must exceed the upstream connections nginx keeps
 /// (`keepalive` x nginx worker processes), with room for the requests in flight.
 package final class FastCGIServer: Sendable {
     /// The stack of each thread this module starts: a request's work is shallow,
@@ -48,7 +51,10 @@ package final class FastCGIServer: Sendable {
         /// When set, every accepted connection, unix or TCP, gets read and write
         /// timeouts of this many seconds: a server of few threads (the metrics
         /// endpoint's one) cannot be held by a peer that connects and sends nothing.
+        /// With `.bind` only: a parked connection is not read, so nothing times out.
         package var connectionIOTimeoutSeconds: Int32?
+        /// How kept-alive connections wait between requests.
+        package var keptAlive: KeptAliveConnections
 
         package init(
             socket: ListeningSocket = .inherited,
@@ -58,7 +64,8 @@ package final class FastCGIServer: Sendable {
             drainTimeoutSeconds: Double = 4.5,
             peers: PeerPolicy? = nil,
             tcpTimeouts: TCPConnectionTimeouts = .standard,
-            connectionIOTimeoutSeconds: Int32? = nil
+            connectionIOTimeoutSeconds: Int32? = nil,
+            keptAlive: KeptAliveConnections = .park
         ) {
             self.socket = socket
             self.threads = threads
@@ -68,6 +75,7 @@ package final class FastCGIServer: Sendable {
             self.peers = peers
             self.tcpTimeouts = tcpTimeouts
             self.connectionIOTimeoutSeconds = connectionIOTimeoutSeconds
+            self.keptAlive = keptAlive
         }
     }
 
@@ -82,6 +90,8 @@ package final class FastCGIServer: Sendable {
     /// The listening socket being served (own or handed over), else -1: its backlog is read at scrape time.
     private let listeningFD = Atomic<Int32>(-1)
     private let slots: Mutex<[WorkerSlot]> = Mutex([])
+    /// The epoll set of `KeptAliveConnections.park`, while running.
+    private let park: Mutex<ConnectionPark?> = Mutex(nil)
     let metrics: WorkerMetrics
 
     /// `metricsFactory` makes the worker loop's metric handles, once; a server whose
@@ -91,13 +101,36 @@ package final class FastCGIServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
-        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory)
+        self.metrics = WorkerMetrics(threads: configuration.threads, factory: metricsFactory,
+                                     parked: configuration.keptAlive == .park)
     }
 
     /// Publishes the worker loop's gauges (threads busy, kept alive, the listen
     /// backlog read from the kernel now). Called before each scrape.
     package func sampleMetrics() {
         metrics.sampleGauges(listening: listeningFD.load(ordering: .acquiring))
+    }
+
+    /// The requests answered when `isMakingProgress` last saw a change (or a free
+    /// thread), and when.
+    private let progress = Mutex<(completed: Int, since: Double)?>(nil)
+
+    /// False once every thread has been busy, and no request has been answered,
+    /// for `stalledAfterSeconds`: the threads are stuck (a deadlock, a store that
+    /// never answers), not merely saturated. Measured between calls: call it
+    /// more often than `stalledAfterSeconds` (the health check does, once a second
+    /// while probed).
+    package func isMakingProgress(stalledAfterSeconds: Double) -> Bool {
+        let completed = metrics.completed.load(ordering: .relaxed)
+        let allBusy = metrics.busy.load(ordering: .relaxed) >= configuration.threads
+        let now = monotonicSeconds()
+        return progress.withLock { seen in
+            guard allBusy, let last = seen, last.completed == completed else {
+                seen = (completed, now)
+                return true
+            }
+            return now - last.since < stalledAfterSeconds
+        }
     }
 
     package var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
@@ -117,19 +150,37 @@ package final class FastCGIServer: Sendable {
         if configuration.socket != .inherited { ownListeningFD.store(fd, ordering: .releasing) }
         listeningFD.store(fd, ordering: .releasing)
 
+        var parking: ConnectionPark?
+        if configuration.keptAlive == .park {
+            guard let created = ConnectionPark(listening: fd) else {
+                if configuration.socket != .inherited { close(fd) }
+                throw .initFailed
+            }
+            parking = created
+            park.withLock { $0 = created }
+        }
         let finished = Countdown(count: configuration.threads)
         let created = (0..<configuration.threads).map { _ in WorkerSlot() }
         slots.withLock { $0 = created }
         for slot in created {
-            startThread(stackSize: Self.threadStackSize) { [self] in
+            startThread(stackSize: Self.threadStackSize) { [self, parking] in
                 AcceptWakeSignal.block()
-                self.serve(slot, listening: fd, tcp: tcp)
+                if let parking {
+                    self.serve(slot, park: parking, tcp: tcp)
+                } else {
+                    self.serve(slot, listening: fd, tcp: tcp)
+                }
                 finished.decrement()
             }
         }
         logger.info("listening", metadata: ["threads": "\(configuration.threads)", "socket": "\(configuration.socket)"])
 
-        finished.waitUntilZero(orShutdownPlus: configuration.drainTimeoutSeconds, shuttingDown: { self.isShuttingDown })
+        let allEnded = finished.waitUntilZero(orShutdownPlus: configuration.drainTimeoutSeconds, shuttingDown: { self.isShuttingDown })
+        // Threads still running a request past the drain timeout may use the set.
+        if allEnded, let parking {
+            park.withLock { $0 = nil }
+            parking.close()
+        }
         // A socket handed over (systemd, spawn-fcgi) stays open and untouched: the
         // next worker serves it, and connections waiting in its backlog go there.
         listeningFD.store(-1, ordering: .releasing)
@@ -146,6 +197,7 @@ package final class FastCGIServer: Sendable {
         // its backlog was never accepted). One handed over stays untouched.
         let own = ownListeningFD.load(ordering: .acquiring)
         if own >= 0 { _ = Glibc.shutdown(own, Int32(SHUT_RDWR)) }
+        park.withLock { $0?.shutdown() }
         let all = slots.withLock { $0 }
         // A thread signalled just before it enters accept would sleep on: signal
         // each thread still in accept again until every one has left it.
@@ -162,6 +214,7 @@ package final class FastCGIServer: Sendable {
         }
     }
 
+    /// The loop of `KeptAliveConnections.bind`.
     private func serve(_ slot: WorkerSlot, listening: Int32, tcp: Bool) {
         let request = slot.request
         defer { FCGX_Free(request, 1) }
@@ -189,6 +242,89 @@ package final class FastCGIServer: Sendable {
             handle(request)
             FCGX_Finish_r(request)
             metrics.requestFinished()
+        }
+    }
+
+    /// The loop of `KeptAliveConnections.park`: take whichever connection is ready
+    /// first (a new one, or a parked one whose next request arrived), serve its
+    /// request, park it again if the web server keeps it.
+    private func serve(_ slot: WorkerSlot, park: ConnectionPark, tcp: Bool) {
+        let request = slot.request
+        defer { FCGX_Free(request, 1) }
+        var pending: [Int32] = []
+        while let connection = nextConnection(slot, park: park, tcp: tcp, pending: &pending) {
+            request.pointee.ipcFd = connection
+            // FCGX_Accept_r first finishes the previous request, and closes the
+            // connection unless this is set; the begin record then sets it anew.
+            request.pointee.keepConnection = 1
+            let status = FCGX_Accept_r(request)
+            // The connection ended before a whole request arrived: libfcgi closed it.
+            guard status >= 0 else { continue }
+            metrics.requestStarted()
+            handle(request)
+            FCGX_Finish_r(request)
+            metrics.requestFinished()
+            // Kept alive (the begin record asked for it and the answer went out whole).
+            let kept = request.pointee.ipcFd
+            if kept >= 0 {
+                request.pointee.ipcFd = -1
+                if park.park(kept, registered: true, unless: { isShuttingDown }) {
+                    metrics.waitingOnKeptAliveConnection()
+                } else {
+                    close(kept)
+                }
+            }
+        }
+    }
+
+    /// The next connection with a request to read, nil once a shutdown has begun
+    /// and no parked connection is left. `pending`: connections this thread
+    /// accepted that a shutdown kept it from parking (served, not dropped: their
+    /// request may already be on the wire).
+    private func nextConnection(_ slot: WorkerSlot, park: ConnectionPark, tcp: Bool, pending: inout [Int32]) -> Int32? {
+        while true {
+            if let connection = pending.popLast() { return connection }
+            if isShuttingDown && park.parkedCount == 0 { return nil }
+            metrics.enteringAccept()
+            let ready = park.waitForReady()
+            metrics.leftAccept(gotConnection: false)
+            guard let ready else { continue }
+            if ready == park.wake {
+                // A shutdown: the parked connections are being read to their end
+                // by the other threads; wait for them to be taken.
+                if park.parkedCount == 0 { return nil }
+                usleep(1_000)
+                continue
+            }
+            if ready == park.listening {
+                takeBacklog(slot, park: park, tcp: tcp, pending: &pending)
+                continue
+            }
+            if park.take(ready) {
+                metrics.doneWaitingOnKeptAliveConnection()
+                return ready
+            }
+        }
+    }
+
+    /// Accepts what waits in the backlog, up to one connection per thread, and
+    /// parks each: they are served in the order they became ready, after the
+    /// parked connections that were ready before them. Then the listening socket
+    /// is armed again and takes its turn behind them.
+    private func takeBacklog(_ slot: WorkerSlot, park: ConnectionPark, tcp: Bool, pending: inout [Int32]) {
+        defer { park.rearmListening() }
+        var waiting = pollfd(fd: park.listening, events: Int16(POLLIN), revents: 0)
+        for _ in 0..<configuration.threads {
+            // Only what is there now: the listening socket may be shared with
+            // another worker (a restart under systemd), and accept would block.
+            guard !isShuttingDown, poll(&waiting, 1, 0) == 1, waiting.revents & Int16(POLLIN) != 0 else { return }
+            guard let connection = accept(slot, listening: park.listening, tcp: tcp) else { return }
+            if park.park(connection, registered: false, unless: { isShuttingDown }) {
+                metrics.waitingOnKeptAliveConnection()
+            } else {
+                pending.append(connection)
+                return
+            }
         }
     }
 

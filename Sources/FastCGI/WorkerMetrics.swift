@@ -17,25 +17,37 @@ import Glibc
 final class WorkerMetrics: Sendable {
     /// Threads handling a request (from the request read to its answer written).
     let busy = Atomic<Int>(0)
-    /// Threads waiting for the next request of a kept-alive connection.
+    /// Connections waiting for their next request: parked ones (`KeptAliveConnections.park`:
+    /// kept-alive ones, and new ones accepted before their first request is read), or
+    /// threads waiting on their kept-alive connection (`.bind`).
     let keepalive = Atomic<Int>(0)
-    /// Threads blocked in `accept`: the ones a new connection can reach.
+    /// Threads waiting for work (in `accept`, or for the parked connections and the
+    /// listening socket): the ones a new request can reach.
     let accepting = Atomic<Int>(0)
+    /// Requests answered since start: whether the threads make progress.
+    let completed = Atomic<Int>(0)
     private let busyMax = Atomic<Int>(0)
     private let threadCount: Int
+    /// Parked connections: saturated means every thread is handling a request (a
+    /// thread between two waits is free, not busy). Bound: no thread left in
+    /// `accept` (an idle kept-alive connection holds its thread).
+    private let saturatedWhenAllBusy: Bool
 
     // One line of help per metric (Prometheus' HELP), where each is created:
     /// music_worker_threads: request threads in this worker.
     private let threadsGauge: Gauge
     /// music_worker_threads_busy: threads handling a request now.
     private let busyGauge: Gauge
-    /// music_worker_threads_keepalive: idle threads held by an idle kept-alive nginx connection.
+    /// music_worker_threads_keepalive: idle kept-alive nginx connections (parked: no thread
+    /// held; with MUSIC_KEPT_ALIVE=bind, each holds an idle thread).
     private let keepaliveGauge: Gauge
     /// music_worker_threads_busy_max: most threads busy at once since start.
     private let busyMaxGauge: Gauge
     /// music_worker_saturated_total: requests that started while no thread was left
-    /// waiting in accept (every thread busy or held by a kept-alive connection, so the
-    /// next connection waits in the backlog): PHP-FPM's "max children reached".
+    /// waiting for work (every thread busy, or held by a kept-alive connection with
+    /// MUSIC_KEPT_ALIVE=bind, so the next request waits): PHP-FPM's "max children reached".
+    /// The worker loop's figures are the request threads'; the health lane
+    /// (music-fcgi --health-socket) and the metrics endpoint are not counted.
     private let saturated: Counter
     /// music_worker_connections_accepted_total: connections accepted.
     private let accepted: Counter
@@ -46,8 +58,9 @@ final class WorkerMetrics: Sendable {
     /// music_worker_listen_backlog_limit: the backlog's limit.
     private let backlogLimitGauge: Gauge
 
-    init(threads: Int, factory: any MetricsFactory) {
+    init(threads: Int, factory: any MetricsFactory, parked: Bool = true) {
         threadCount = threads
+        saturatedWhenAllBusy = parked
         threadsGauge = Gauge(label: "music_worker_threads", factory: factory)
         busyGauge = Gauge(label: "music_worker_threads_busy", factory: factory)
         keepaliveGauge = Gauge(label: "music_worker_threads_keepalive", factory: factory)
@@ -81,11 +94,14 @@ final class WorkerMetrics: Sendable {
         requests.increment()
         let now = busy.add(1, ordering: .relaxed).newValue
         if now > busyMax.load(ordering: .relaxed) { raiseBusyMax(to: now) }
-        if accepting.load(ordering: .relaxed) == 0 { saturated.increment() }
+        if saturatedWhenAllBusy ? now >= threadCount : accepting.load(ordering: .relaxed) == 0 { saturated.increment() }
     }
 
     @inline(__always)
-    func requestFinished() { busy.subtract(1, ordering: .relaxed) }
+    func requestFinished() {
+        busy.subtract(1, ordering: .relaxed)
+        completed.add(1, ordering: .relaxed)
+    }
 
     private func raiseBusyMax(to value: Int) {
         var seen = busyMax.load(ordering: .relaxed)

@@ -13,10 +13,17 @@ final class HealthCheck: Sendable {
     private let intervalNanoseconds: UInt64
     /// `checkedAt << 1 | healthy`, checkedAt in monotonic nanoseconds; 0: never checked.
     private let state = Atomic<UInt64>(0)
+    /// Whether the worker's request threads make progress (set once the worker
+    /// loop exists; read only when a check is due, at most once per interval).
+    private let liveness = Mutex<(@Sendable () -> Bool)?>(nil)
 
     init(store: any Store, interval: Double = 1) {
         self.store = store
         intervalNanoseconds = UInt64(interval * 1e9)
+    }
+
+    func setLiveness(_ check: @escaping @Sendable () -> Bool) {
+        liveness.withLock { $0 = check }
     }
 
     /// The known verdict while fresh; when it is due, the one thread that claims
@@ -35,6 +42,7 @@ final class HealthCheck: Sendable {
         let healthy: Bool
         do {
             try store.ping()
+            if let live = liveness.withLock({ $0 }), !live() { throw WorkerStalled() }
             healthy = true
         } catch {
             onFailure(error)
@@ -43,4 +51,10 @@ final class HealthCheck: Sendable {
         state.store((now << 1) | (healthy ? 1 : 0), ordering: .releasing)
         return healthy
     }
+}
+
+/// Every request thread of the worker has been busy, none finishing, for longer
+/// than any request takes.
+struct WorkerStalled: Error, CustomStringConvertible {
+    var description: String { "the worker's request threads are all busy and none has finished a request" }
 }

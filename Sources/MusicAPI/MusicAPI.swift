@@ -55,6 +55,12 @@ package final class MusicAPI: Sendable {
         self.healthCheck = HealthCheck(store: store)
     }
 
+    /// Makes health fail while `live` says the worker's request threads have
+    /// stopped making progress (checked with the database, at most once a second).
+    package func setWorkerLiveness(_ live: @escaping @Sendable () -> Bool) {
+        healthCheck.setLiveness(live)
+    }
+
     /// Answers one request. `request.headerFields` carries `X-Request-ID`, the id
     /// the web server assigned; the trace id is `req_` + that id.
     package func respond(to request: HTTPRequest, body: [UInt8]) -> APIResponse {

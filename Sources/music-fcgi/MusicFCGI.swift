@@ -18,11 +18,12 @@ struct MusicFCGI: ParsableCommand {
             hands it on file descriptor 0. For development it can open its own with
             --socket or --listen.
 
-            Threads: with nginx's `fastcgi_keep_conn on`, every idle kept-alive upstream
-            connection holds one thread. Keep --threads above `keepalive` x nginx worker
-            processes plus the requests you expect in flight (the shipped nginx config:
-            reads keepalive 16 + writes 8, x 2 nginx workers = 48 idle at most on the
-            worker taking the writes; the default 64 leaves 16 for work).
+            Threads: idle kept-alive upstream connections (nginx's `fastcgi_keep_conn on`)
+            are parked in one epoll set with the listening socket and hold no thread; a
+            free thread takes whichever connection has a request first. With
+            MUSIC_KEPT_ALIVE=bind (libfcgi's way, kept to compare) each idle one holds a
+            thread: keep --threads above `keepalive` x nginx worker processes plus the
+            requests in flight (the shipped nginx config: (16 + 8) x 2 = 48).
             """,
         version: musicCollectionsVersion
     )
@@ -36,7 +37,7 @@ struct MusicFCGI: ParsableCommand {
     @Flag(help: "Over TCP, serve any peer that can connect (without FCGI_WEB_SERVER_ADDRS). Only behind a firewall that admits the web servers alone.")
     var allowAnyPeer = false
 
-    @Option(help: "Worker threads, each blocking in FCGX_Accept_r.")
+    @Option(help: "Worker threads, each serving one request at a time.")
     var threads: Int = 64
 
     @Option(help: "SQLite database file (default: $MUSIC_DB, else var/music.sqlite).")
@@ -67,12 +68,27 @@ struct MusicFCGI: ParsableCommand {
 
     @Option(name: .customLong("public-url"), help: "The service's public base URL, https://HOST[:PORT][/PATH], that share links are built on (never the Host a client sends). Default: $MUSIC_PUBLIC_URL, else \(PublicURL.defaultValue).")
     var publicURLOption: String?
+    @Option(name: .customLong("health-socket"), help: "Answer GET /v1/music/health on a unix socket of its own at PATH (mode 0660), with \(HealthLane.threads) dedicated threads: a load balancer's probe never queues behind the requests waiting for the worker's threads (default: $MUSIC_HEALTH_SOCKET).")
+    var healthSocketOption: String?
 
     // The environment as defaults: the systemd unit names the socket in Environment=,
     // which an older executable ignores (a package's units can come with an older one).
     static let metricsVariable = "MUSIC_METRICS"
     static let metricsSocketVariable = "MUSIC_METRICS_SOCKET"
     static let publicURLVariable = "MUSIC_PUBLIC_URL"
+    static let healthSocketVariable = "MUSIC_HEALTH_SOCKET"
+    /// park (default) or bind: how kept-alive connections wait (FastCGIServer's
+    /// KeptAliveConnections; bind is the earlier way, kept to compare).
+    static let keptAliveVariable = "MUSIC_KEPT_ALIVE"
+
+    var keptAlive: KeptAliveConnections {
+        ProcessInfo.processInfo.environment[Self.keptAliveVariable].flatMap { $0.isEmpty ? nil : KeptAliveConnections(rawValue: $0) } ?? .park
+    }
+
+    var healthSocket: String? {
+        // Empty: none (deploy/lib.sh's MUSIC_HEALTH_LANE=off passes "").
+        (healthSocketOption ?? ProcessInfo.processInfo.environment[Self.healthSocketVariable]).flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     var metrics: MetricsSwitch {
         metricsOption ?? ProcessInfo.processInfo.environment[Self.metricsVariable].flatMap(MetricsSwitch.init(rawValue:)) ?? .on
@@ -96,6 +112,10 @@ struct MusicFCGI: ParsableCommand {
         if metricsOption == nil, let value = ProcessInfo.processInfo.environment[Self.metricsVariable], !value.isEmpty,
            MetricsSwitch(rawValue: value) == nil {
             throw ValidationError("\(Self.metricsVariable) must be on or off, not \(value)")
+        }
+        if let value = ProcessInfo.processInfo.environment[Self.keptAliveVariable], !value.isEmpty,
+           KeptAliveConnections(rawValue: value) == nil {
+            throw ValidationError("\(Self.keptAliveVariable) must be park or bind, not \(value)")
         }
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024") }
         guard socket == nil || listen == nil else { throw ValidationError("give --socket or --listen, not both") }
@@ -151,7 +171,8 @@ struct MusicFCGI: ParsableCommand {
             logger.warning("--allow-any-peer: over TCP, ANY host that can reach this port can send requests as the web server (set \(PeerPolicy.environmentVariable) instead)")
         }
         let server = FastCGIServer(
-            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes, peers: peers),
+            configuration: .init(socket: listening, threads: threads, maxBodyBytes: MusicAPI.maxBodyBytes, peers: peers,
+                                 keptAlive: keptAlive),
             responder: MusicResponder(api: api),
             logger: logger
         )
@@ -162,10 +183,23 @@ struct MusicFCGI: ParsableCommand {
         if metrics == .off, metricsSocket != nil || metricsListen != nil {
             logger.info("--metrics off: no metrics socket")
         }
+        let healthEndpoint = healthSocket.map { path in
+            HealthLane.server(socket: path, api: api, requestServer: server)
+        }
         SignalWatcher.watch { signal in
             logger.info("signal received", metadata: ["signal": "\(signal)"])
             metricsEndpoint?.shutdown()
+            healthEndpoint?.shutdown()
             server.shutdown()
+        }
+        let healthEnded = DispatchSemaphore(value: 0)
+        if let healthEndpoint {
+            _ = startThread { [logger] in
+                do { try healthEndpoint.run() } catch {
+                    logger.error("cannot serve the health socket", metadata: ["error": "\(error)"])
+                }
+                healthEnded.signal()
+            }
         }
         let metricsEnded = DispatchSemaphore(value: 0)
         if let metricsEndpoint {
@@ -188,6 +222,11 @@ struct MusicFCGI: ParsableCommand {
             _ = metricsEnded.wait(timeout: .now() + 2)
             if let metricsSocket { unlink(metricsSocket) }
         }
+        if let healthEndpoint, let healthSocket {
+            healthEndpoint.shutdown()
+            _ = healthEnded.wait(timeout: .now() + 2)
+            unlink(healthSocket)
+        }
         if let socket { unlink(socket) }
     }
 }
@@ -204,8 +243,11 @@ extension MusicFCGI {
             exposition: MetricsSetup.exposition(registry: registry, server: requestServer, process: ProcessMetrics(), disk: disk),
             otherwise: MusicResponder(api: api))
         return FastCGIServer(
+            // bind: the one thread reads each connection, so the I/O timeout closes a
+            // peer that connects and sends nothing (nginx keeps no connection here).
             configuration: .init(socket: listening, threads: 1, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2),
+                                 drainTimeoutSeconds: 1, peers: peers, connectionIOTimeoutSeconds: 2,
+                                 keptAlive: .bind),
             responder: responder,
             logger: Logger(label: "music.metrics"),
             metricsFactory: NOOPMetricsHandler.instance)

@@ -229,7 +229,7 @@ def test_rendered_production_config_is_valid_nginx(tmp_path, stack):
     assert re.findall(r"server (\S+?)( backup)? ", reads) == [(f"unix:{tmp_path}/run/worker-{n}.sock", "") for n in (1, 2)]
     assert re.findall(r"server (\S+?)( backup)? ", writes) == [(f"unix:{tmp_path}/run/worker-1.sock", ""),
                                                               (f"unix:{tmp_path}/run/worker-2.sock", " backup")]
-    writers = re.compile(r"map \$request_method \$music_upstream \{[^}]*default (\w+);")
+    writers = re.compile(r"map [^{]*\$music_upstream \{[^}]*default\s+(\w+);")
     assert writers.search((out / "music-common.conf").read_text()).group(1) == "music_writers"
     # With other hosts (PostgreSQL), writes share the reads' pool: every host writes.
     remote = tmp_path / "nginx-remote"

@@ -25,19 +25,21 @@ final class MeteredServers {
     /// Connections the request server accepted before the test began: the probe that waited for it to listen.
     private(set) var probes: Double = 0
 
-    init(threads: Int, backlog: Int32 = 16) throws {
+    init(threads: Int, backlog: Int32 = 16, keptAlive: KeptAliveConnections = .park) throws {
         directory = "/tmp/fastcgi-metrics-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         requestSocket = directory + "/server.sock"
         metricsSocket = directory + "/metrics.sock"
         let quiet = Logger(label: "fastcgi-metrics-test") { _ in SwiftLogNoOpLogHandler() }
         server = FastCGIServer(
-            configuration: .init(socket: .unix(path: requestSocket), threads: threads, backlog: backlog, drainTimeoutSeconds: 3),
+            configuration: .init(socket: .unix(path: requestSocket), threads: threads, backlog: backlog, drainTimeoutSeconds: 3,
+                                 keptAlive: keptAlive),
             responder: responder, logger: quiet,
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         let (server, registry) = (server, registry)
         endpoint = FastCGIServer(
-            configuration: .init(socket: .unix(path: metricsSocket), threads: 1, maxBodyBytes: 0, drainTimeoutSeconds: 1),
+            configuration: .init(socket: .unix(path: metricsSocket), threads: 1, maxBodyBytes: 0, drainTimeoutSeconds: 1,
+                                 keptAlive: .bind),
             responder: MetricsResponder(exposition: {
                 server.sampleMetrics()
                 return registry.emitToBuffer()
@@ -147,9 +149,28 @@ struct MetricsEndpointTests {
         #expect(after["music_worker_listen_backlog"] == 0)
     }
 
-    @Test("an idle kept-alive connection holds a thread: counted as keepalive, not busy; the next request on a fresh connection finds no thread in accept")
-    func keptAliveThread() throws {
+    @Test("parked, an idle kept-alive connection holds no thread: counted as keepalive; with one thread busy the other still waits for work")
+    func parkedKeptAlive() throws {
         let servers = try MeteredServers(threads: 2)
+        let kept = try FastCGIClient(socketPath: servers.requestSocket)
+        #expect(try kept.request(InProcessServerTests.params("GET", "/echo"), keepConnection: true).status == 200)
+        let idle = try servers.scrape(until: { $0["music_worker_threads_keepalive"] == 1 })
+        #expect(idle["music_worker_threads_busy"] == 0)
+        let held = try servers.holdThread()
+        let busy = try servers.scrape()
+        #expect(busy.samples["music_worker_threads_busy"] == 1)
+        #expect(busy.samples["music_worker_threads_keepalive"] == 1)
+        #expect(busy.samples["music_worker_saturated_total"] == 0, "the parked connection holds no thread: one is free")
+        servers.responder.release()
+        #expect(try held.readResponse().status == 200)
+        #expect(try kept.request(InProcessServerTests.params("GET", "/echo"), keepConnection: true).status == 200)
+        let again = try servers.scrape(until: { $0["music_worker_requests_total"] == 3 })
+        #expect(again["music_worker_connections_accepted_total"] == servers.probes + 2)
+    }
+
+    @Test("bind: an idle kept-alive connection holds a thread: counted as keepalive, not busy; the next request on a fresh connection finds no thread in accept")
+    func keptAliveThread() throws {
+        let servers = try MeteredServers(threads: 2, keptAlive: .bind)
         let kept = try FastCGIClient(socketPath: servers.requestSocket)
         #expect(try kept.request(InProcessServerTests.params("GET", "/echo"), keepConnection: true).status == 200)
         let idle = try servers.scrape(until: { $0["music_worker_threads_keepalive"] == 1 })

@@ -15,7 +15,8 @@ What moves and why:
 - the upstream server line is written once with @N@ for the worker number:
   music-collections-site repeats it for each worker of MUSIC_WORKERS; the writers'
   upstream keeps worker 1 and a line with @B@, repeated for workers 2 and up as
-  its backups.
+  its backups; the health upstream's two lines (health socket, request socket as
+  its backup) are repeated the same way.
 Zones, maps, the log format and the upstream stay at the http level (their
 names all start with music_).
 The snippet music-site-settings.conf is written into RENDERED_FOLDER.
@@ -70,7 +71,10 @@ text = "\n".join(site) + "\n"
 # The upstreams, from the single socket of the rendering: reads go to every worker
 # (one line per worker, @N@), writes to worker 1 with the others as its backups
 # (@B@: workers 2 and up; see nginx.conf.template's music_writers).
-assert text.count("worker-1.sock") == 2, "expected one server in each upstream (rendered with one worker)"
+# Health (music_health): worker N's health socket, its request socket as a backup.
+assert text.count("worker-1.sock") == 3, "expected one server in each upstream (rendered with one worker)"
+assert text.count("health-1.sock") == 1, "expected the health upstream with worker 1's health socket"
+text = text.replace("health-1.sock", "health-@N@.sock")
 writers = re.search(r"(upstream music_writers \{\n(\s*)server (\S*)worker-1\.sock max_fails=0;\n)", text)
 assert writers, "expected the writers' upstream with worker 1"
 text = text.replace(writers.group(1), writers.group(1).replace("worker-1.sock", "worker-@W@.sock")

@@ -412,15 +412,18 @@ def overload_seconds(duration):
     return 2 * duration
 
 
-def estimate_seconds(duration, rounds, overload_connections, memory_requests):
+def estimate_seconds(duration, rounds, overload_connections, memory_requests, only=None):
     """About how long bench.py runs (the stacks up and built already)."""
+    overload = 2 * len(overload_connections) * 2 * (overload_seconds(duration) + 2)
+    if only == "overload":
+        return 90 + overload
     standard, miss = 8, 2
     runs = rounds * (standard * 3 + miss * 2)  # HTTP: floor, default and one-worker
     runs += rounds * (standard + miss) * 2  # HTTPS: floor and default
     runs += rounds * len(H2_CONFIGS) * 4 * 2  # HTTP/2: floor and default
     runs += rounds * len(METRICS_SCENARIOS) * 2  # metrics on and off
     seconds = runs * (duration + 0.5)
-    seconds += 2 * len(overload_connections) * 2 * (overload_seconds(duration) + 2)
+    seconds += overload
     # Seeding, growth, reorder; the memory runs at some 10,000 requests a second.
     return seconds + 90 + 25 + 2 * memory_requests / 10_000
 
@@ -433,8 +436,10 @@ def main():
         parser.add_argument("--rounds", type=int, default=3)
         parser.add_argument("--overload-connections", default="256,1024,2048")
         parser.add_argument("--memory-requests", type=int, default=100_000)
+        parser.add_argument("--only", choices=["overload"])
         args = parser.parse_args()
-        seconds = estimate_seconds(args.duration, args.rounds, args.overload_connections.split(","), args.memory_requests)
+        seconds = estimate_seconds(args.duration, args.rounds, args.overload_connections.split(","), args.memory_requests,
+                                   args.only)
         print(f"{seconds / 60:.0f}")
         return 0
     parser = argparse.ArgumentParser()
@@ -464,6 +469,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--overload-connections", default="256,1024,2048")
+    parser.add_argument("--only", choices=["overload"], help="run only these rows (and their floor runs)")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--command", default="deploy/bench", help="the command line, for the heading")
     parser.add_argument("--out", required=True)
@@ -477,7 +483,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard != resource.RLIM_INFINITY and hard < max(overload_connections) + 64:
         raise SystemExit(f"ulimit -n: {hard} descriptors, too few for {max(overload_connections)} connections")
-    log(f"about {estimate_seconds(args.duration, args.rounds, overload_connections, args.memory_requests) / 60:.0f} "
+    log(f"about {estimate_seconds(args.duration, args.rounds, overload_connections, args.memory_requests, args.only) / 60:.0f} "
         "minutes from here")
     os.makedirs(args.out, exist_ok=True)
     stack = Stack(args)
@@ -541,7 +547,10 @@ def main():
         result = wrk(side.url(proto) + env.get("BENCH_PATH", "/"), seconds or args.duration, connections, env,
                      side.processes(), timeout)
         if env.get("BENCH_MODE") == "add" and not on_floor:
-            state["next_target"] += result["requests"] // len(data["tracks"]) + 1
+            # The requests still in flight when wrk stops (one per connection) are
+            # sent and applied too: the next run starts beyond them, or its first
+            # adds find their tracks there already ("not-new").
+            state["next_target"] += (result["requests"] + connections) // len(data["tracks"]) + 1
             if state["next_target"] > ADD_TARGETS:
                 failures.append(f"add ran out of fresh target collections ({ADD_TARGETS})")
         if name in miss_sizes:
@@ -550,6 +559,24 @@ def main():
             if counts_before and counts_after:
                 cache[name].append((counts_after[0] - counts_before[0], counts_after[1] - counts_before[1]))
         return result
+
+    if args.only == "overload":
+        overload = overload_rows(args, default, floor_side, key, base, c, add_env, run, overload_connections, failures)
+        lines = [f"Overload rows only, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}; "
+                 f"command: {args.command}; store: {args.store}; default deployment: {args.workers} worker processes "
+                 f"of {args.threads} threads."]
+        lines += overload_lines(args, overload)
+        lines += ["", "| target | measured | met |", "|---|---:|---|"]
+        lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in overload_targets(overload)]
+        if failures:
+            lines += ["", "FAILED: unexpected answers:"] + [f"- {failure}" for failure in failures]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        with open(os.path.join(args.out, "results-overload.md"), "w") as handle:
+            handle.write(text)
+        with open(os.path.join(args.out, "results-overload.json"), "w") as handle:
+            json.dump({"overload": overload, "failures": failures}, handle, indent=2)
+        return 1 if failures else 0
 
     # The main tables. Rounds of every scenario, each run right after a floor run
     # of its own: a scenario's ratio is the median of its rounds' ratios to the
@@ -821,6 +848,51 @@ def main_table(rows):
     return lines
 
 
+def overload_targets(overload):
+    """The overload targets: (name, measured, met) each."""
+    served = [entry for entry in overload if entry["side"] != "C floor"]
+    floor_p99 = {(entry["connections"], entry["kind"]): entry["p99_ms"] for entry in overload if entry["side"] == "C floor"}
+    overload_clean = all(e["non_2xx"] == 0 and e["timeouts"] == 0 and e["socket_errors"] == 0 for e in served)
+    probe_max = max((e["probe"]["max_ms"] for e in served), default=0)
+    probe_failed = sum(e["probe"]["failures"] for e in served)
+    p99_beaten = [e for e in served if e["p99_ms"] < floor_p99[(e["connections"], e["kind"])]]
+    return [
+        ("overload: no errors or timeouts", "none" if overload_clean else
+         f"{sum(e['non_2xx'] for e in served):,} non-2xx, {sum(e['timeouts'] for e in served):,} timeouts, "
+         f"{sum(e['socket_errors'] for e in served):,} socket errors", overload_clean),
+        ("overload: /health within 1 s (prober, max)", f"{probe_max:,.0f} ms" + (f", {probe_failed} failed" if probe_failed else ""),
+         probe_max <= 1000 and probe_failed == 0),
+        ("overload: p99 below the floor's at the same count", f"{len(p99_beaten)} of {len(served)} runs",
+         len(p99_beaten) == len(served)),
+    ]
+
+
+def overload_lines(args, overload):
+    """The overload table (and nginx's error-log lines of its runs)."""
+    lines = ["", f"Overload (default deployment, HTTP): wrk -t1 -cN -d{overload_seconds(args.duration)}s --timeout "
+              f"{OVERLOAD_TIMEOUT_S}s, each run right after the floor's at the same count (the floor given the add-track "
+              f"requests for the add rows); non-2xx: answers other than 2xx; timeouts: no answer within "
+              f"{OVERLOAD_TIMEOUT_S} s; socket errors: wrk's connect, read and write errors. /health probe: one GET every "
+              f"{PROBE_PERIOD_S * 1000:.0f} ms on a connection of its own from {PROBE_SOURCE}, through the same nginx.", "",
+              "| scenario | connections | req/s | p50 ms | p99 ms | x floor | non-2xx | timeouts | socket errors "
+              "| /health probe p99 ms | max ms | CPU us/req: workers | nginx | wrk |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for e in overload:
+        probe = e["probe"]
+        cpu = e["cpu_us"]
+        failed = f" ({probe['failures']} failed)" if probe["failures"] else ""
+        lines.append(f"| {e['scenario']} | {e['connections']:,} | {e['rps']:,.0f} | {e['p50_ms']:.2f} | {e['p99_ms']:.2f} "
+                     f"| {e['ratio']:.2f} | {e['non_2xx']:,} | {e['timeouts']:,} | {e['socket_errors']:,} "
+                     f"| {probe['p99_ms']:.1f} | {probe['max_ms']:.1f}{failed} "
+                     f"| {cpu['worker']:.0f} | {cpu['nginx']:.0f} | {cpu['client']:.0f} |")
+    logged = [(e, kind, count) for e in overload for kind, count in e["error_log"].items()]
+    if logged:
+        lines += ["", "nginx's error log during the overload runs (alike lines counted together):"]
+        for e, kind, count in logged:
+            lines.append(f"- {e['scenario']}, {e['connections']:,} connections: {count:,} x {kind}")
+    return lines
+
+
 def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overload, http2, growth, reorder_ms, memory,
            failures):
     by = {(row["scenario"], row["proto"]): row for row in rows}
@@ -828,12 +900,6 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overloa
     deep = growth["deep page"]["p50_us"] / growth["shallow page"]["p50_us"]
     add = growth["add to 10,000-track"]["p50_us"] / growth["add to 10-track"]["p50_us"]
     reorder = statistics.median(reorder_ms)
-    served = [entry for entry in overload if entry["side"] != "C floor"]
-    floor_p99 = {(entry["connections"], entry["kind"]): entry["p99_ms"] for entry in overload if entry["side"] == "C floor"}
-    overload_clean = all(e["non_2xx"] == 0 and e["timeouts"] == 0 and e["socket_errors"] == 0 for e in served)
-    probe_max = max((e["probe"]["max_ms"] for e in served), default=0)
-    probe_failed = sum(e["probe"]["failures"] for e in served)
-    p99_beaten = [e for e in served if e["p99_ms"] < floor_p99[(e["connections"], e["kind"])]]
     targets = [
         ("health >= 0.9x floor (HTTP)", f"{ratio('health'):.2f}x", ratio("health") >= 0.9),
         ("health p99 <= 5 ms (HTTP)", f"{by[('health', 'http')]['p99_ms']:.2f} ms", by[("health", "http")]["p99_ms"] <= 5),
@@ -847,14 +913,8 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overloa
         targets.append((f"{name.split(' (')[0]}: {args.workers} workers >= 0.95x 1 worker (HTTP)", f"{value:.2f}x", value >= 0.95))
     targets += [(f"{row['scenario']}: metrics on >= {METRICS_MIN_RATIO}x off (HTTP)", f"{row['ratio']:.3f}x",
                  row["ratio"] >= METRICS_MIN_RATIO) for row in metrics]
+    targets += overload_targets(overload)
     targets += [
-        ("overload: no errors or timeouts", "none" if overload_clean else
-         f"{sum(e['non_2xx'] for e in served):,} non-2xx, {sum(e['timeouts'] for e in served):,} timeouts, "
-         f"{sum(e['socket_errors'] for e in served):,} socket errors", overload_clean),
-        ("overload: /health within 1 s (prober, max)", f"{probe_max:,.0f} ms" + (f", {probe_failed} failed" if probe_failed else ""),
-         probe_max <= 1000 and probe_failed == 0),
-        ("overload: p99 below the floor's at the same count", f"{len(p99_beaten)} of {len(served)} runs",
-         len(p99_beaten) == len(served)),
         ("deep page <= 1.5x shallow page (p50)", f"{deep:.2f}x", deep <= 1.5),
         ("add to 10,000-track <= 1.5x add to 10-track (p50)", f"{add:.2f}x", add <= 1.5),
         ("full 10,000-track reorder <= 150 ms (median of 5)", f"{reorder:.1f} ms", reorder <= 150),
@@ -896,27 +956,7 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overloa
         lines.append(f"| {row['scenario']} | {row['on_rps']:,.0f} | {row['off_rps']:,.0f} | {row['ratio']:.3f} "
                      f"| {row['on_p99_ms']:.2f} | {row['off_p99_ms']:.2f} | {row['on_worker_cpu_us']:.0f} "
                      f"| {row['off_worker_cpu_us']:.0f} |")
-    lines += ["", f"Overload (default deployment, HTTP): wrk -t1 -cN -d{overload_seconds(args.duration)}s --timeout "
-              f"{OVERLOAD_TIMEOUT_S}s, each run right after the floor's at the same count (the floor given the add-track "
-              f"requests for the add rows); non-2xx: answers other than 2xx; timeouts: no answer within "
-              f"{OVERLOAD_TIMEOUT_S} s; socket errors: wrk's connect, read and write errors. /health probe: one GET every "
-              f"{PROBE_PERIOD_S * 1000:.0f} ms on a connection of its own from {PROBE_SOURCE}, through the same nginx.", "",
-              "| scenario | connections | req/s | p50 ms | p99 ms | x floor | non-2xx | timeouts | socket errors "
-              "| /health probe p99 ms | max ms | CPU us/req: workers | nginx | wrk |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for e in overload:
-        probe = e["probe"]
-        cpu = e["cpu_us"]
-        failed = f" ({probe['failures']} failed)" if probe["failures"] else ""
-        lines.append(f"| {e['scenario']} | {e['connections']:,} | {e['rps']:,.0f} | {e['p50_ms']:.2f} | {e['p99_ms']:.2f} "
-                     f"| {e['ratio']:.2f} | {e['non_2xx']:,} | {e['timeouts']:,} | {e['socket_errors']:,} "
-                     f"| {probe['p99_ms']:.1f} | {probe['max_ms']:.1f}{failed} "
-                     f"| {cpu['worker']:.0f} | {cpu['nginx']:.0f} | {cpu['client']:.0f} |")
-    logged = [(e, kind, count) for e in overload for kind, count in e["error_log"].items()]
-    if logged:
-        lines += ["", "nginx's error log during the overload runs (alike lines counted together):"]
-        for e, kind, count in logged:
-            lines.append(f"- {e['scenario']}, {e['connections']:,} connections: {count:,} x {kind}")
+    lines += overload_lines(args, overload)
     lines += ["", f"HTTP/2 (default deployment): h2load -t1 over HTTPS with HTTP/2, -D {args.duration} s, {args.rounds} "
               "rounds, each scenario right after an HTTP/2 floor run of its own (health); -c32 -m1: 32 connections of one "
               "stream each (as wrk's 32 connections); -c4 -m8: 4 connections of 8 streams each (32 in flight, "

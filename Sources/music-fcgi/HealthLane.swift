@@ -1,0 +1,65 @@
+import FastCGI
+import HTTPTypes
+import Logging
+import MusicAPI
+import CoreMetrics
+
+/// The health endpoint's own lane: a FastCGI server of its own, on its own
+/// socket, with a few threads that answer `GET /v1/music/health` and nothing else.
+///
+/// Under overload every request thread is busy and thousands of connections wait
+/// in the request socket's backlog; a probe queued there is answered only after
+/// them (measured: 5.9 s at 2,048 connections), and a load balancer would eject
+/// every worker at once. Here the probe still asks the database (through the
+/// shared `HealthCheck`, at most once a second) and still fails when the worker's
+/// request threads have stopped making progress (`FastCGIServer.isMakingProgress`),
+/// but it never waits for a request thread. What it does not say: how long an API
+/// request would wait (the metrics endpoint's backlog and busy gauges do).
+enum HealthLane {
+    /// Two: one probe in progress never holds up another (nginx opens one
+    /// connection per probe here, see nginx.conf.template's music_health).
+    static let threads = 2
+    /// Whatever nginx sends here is served only if it is this path.
+    static let path = "/v1/music/health"
+    /// Seconds with every request thread busy and none finishing a request
+    /// before health answers 503: far beyond any request's own time, below
+    /// nginx's fastcgi_read_timeout (30 s).
+    static let stalledAfterSeconds = 10.0
+
+    static func server(socket: String, api: MusicAPI, requestServer: FastCGIServer) -> FastCGIServer {
+        api.setWorkerLiveness { requestServer.isMakingProgress(stalledAfterSeconds: stalledAfterSeconds) }
+        return FastCGIServer(
+            // bind: a thread reads each connection, so the I/O timeout closes a peer
+            // that connects and sends nothing (nginx keeps no connection here).
+            configuration: .init(socket: .unix(path: socket), threads: threads, maxBodyBytes: 0, backlog: 64,
+                                 drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2, keptAlive: .bind),
+            responder: HealthLaneResponder(api: api),
+            logger: Logger(label: "music.health"),
+            // The worker loop's figures are the request server's (the same labels).
+            metricsFactory: NOOPMetricsHandler.instance)
+    }
+}
+
+/// Answers health; any other path gets the API's 404 envelope (a misconfigured
+/// proxy must not route API traffic onto the lane's few threads).
+struct HealthLaneResponder: FastCGIResponder {
+    let api: MusicAPI
+
+    func respond(to request: HTTPRequest, body: [UInt8]) -> FastCGIResponse {
+        let path = request.path.map { $0.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+        guard path == HealthLane.path[...] else {
+            var elsewhere = request
+            elsewhere.path = "/v1/music/not-on-the-health-lane"
+            return FastCGIResponse(api.respond(to: elsewhere, body: []))
+        }
+        return FastCGIResponse(api.respond(to: request, body: body))
+    }
+
+    func respondToOversizedBody(of request: HTTPRequest, declaredLength: Int) -> FastCGIResponse {
+        FastCGIResponse(api.respondToOversizedBody(of: request))
+    }
+
+    func respondToMalformedRequest(requestID: String) -> FastCGIResponse {
+        FastCGIResponse(api.respondToMalformedRequest(requestID: requestID))
+    }
+}

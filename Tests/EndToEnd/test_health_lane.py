@@ -1,0 +1,159 @@
+"""GET /v1/music/health has a lane of its own (music-fcgi --health-socket, nginx's
+music_health upstream): with every request thread of every worker held and more
+connections waiting in each worker's backlog, a probe through nginx is still
+answered within a second, with the database checked; any other path sent to the
+health socket gets the 404 envelope."""
+import os
+import pathlib
+import re
+import socket
+import struct
+import subprocess
+import time
+
+from metrics_support import lib_settings
+
+RUN_DIR = pathlib.Path(os.environ["MUSIC_RUN_DIR"])
+QUEUED = 32
+
+
+def wait_for(condition, timeout=30.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def begin_request_only(path):
+    """A FastCGI connection that sends FCGI_BEGIN_REQUEST and nothing more: the
+    thread that takes it waits in libfcgi for the parameters, held."""
+    connection = socket.socket(socket.AF_UNIX)
+    connection.settimeout(5)
+    connection.connect(str(path))
+    # version 1, FCGI_BEGIN_REQUEST, request 1, 8 bytes; role responder, keep the connection.
+    connection.sendall(struct.pack(">BBHHBB", 1, 1, 1, 8, 0, 0) + struct.pack(">HB5x", 1, 1))
+    return connection
+
+
+def fastcgi_get(path, uri):
+    env = {"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SCRIPT_NAME": uri, "REQUEST_ID": "lanetest",
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result = subprocess.run(["cgi-fcgi", "-bind", "-connect", str(path)], env=env, capture_output=True, timeout=20)
+    return result.stdout
+
+
+def worker_sockets():
+    sockets = sorted(RUN_DIR.glob("worker-*.sock"))
+    assert sockets, f"no worker sockets in {RUN_DIR}"
+    return sockets
+
+
+def listen_backlog(index):
+    """music_worker_listen_backlog of worker `index`, from its metrics socket (None while it does not answer)."""
+    text = fastcgi_get(RUN_DIR / "metrics" / f"worker-{index}.sock", "/internal/metrics/worker").decode(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("music_worker_listen_backlog "):
+            return float(line.split()[1])
+    return None
+
+
+def health_through_nginx(stack, timeout):
+    started = time.monotonic()
+    result = subprocess.run(["curl", "-s", "--cacert", stack.cert, "-m", str(timeout), "-o", "/dev/null",
+                             "-w", "%{http_code}", f"{stack.https}/v1/music/health"],
+                            capture_output=True, text=True)
+    return result.stdout, time.monotonic() - started
+
+
+def restart_workers(stack):
+    """Stops every worker; deploy/up's supervisor starts a new one on a new socket
+    (nginx's kept-alive connections to the old ones are gone). Returns once each
+    socket file is new, before any request could reach the new worker."""
+    sockets = worker_sockets()
+    # A new socket file may get the old one's inode number (tmpfs): compare the change time too.
+    identity = lambda status: (status.st_ino, status.st_ctime_ns)
+    before = {path: identity(path.stat()) for path in sockets}
+    for index in range(1, len(sockets) + 1):
+        pid = stack.pid(f"worker-{index}")
+        if pid:
+            os.kill(pid, 15)
+
+    def renewed(path):
+        try:
+            return identity(path.stat()) != before[path]
+        except FileNotFoundError:
+            return False
+    for path in sockets:
+        assert wait_for(lambda: renewed(path), timeout=30, step=0.005), f"{path} was not created again"
+    return sockets
+
+
+def test_health_answers_within_a_second_while_every_thread_is_held_and_connections_queue(stack):
+    threads = lib_settings()["threads"]
+    held = []
+    try:
+        # Fill every thread of every (new) worker before nginx connects to it, so
+        # that nothing nginx sends there can be served: THREADS connections take
+        # the threads, QUEUED more wait in the backlog.
+        sockets = restart_workers(stack)
+        for path in sockets:
+            for _ in range(threads + QUEUED):
+                held.append(begin_request_only(path))
+        for index in range(1, len(sockets) + 1):
+            backlog = wait_for(lambda: (listen_backlog(index) or 0) >= QUEUED)
+            assert backlog, f"worker {index}: fewer than {QUEUED} connections wait in its backlog"
+        # Through nginx, as a load balancer probes: answered by the health lane.
+        for _ in range(5):
+            status, seconds = health_through_nginx(stack, timeout=5)
+            assert status == "200" and seconds < 1.0, (status, seconds)
+        # An API read waits meanwhile (every thread held): the lane is what answers.
+        status, _ = health_through_nginx_of(stack, f"{stack.api}/collections", timeout=1)
+        assert status != "200", status
+    finally:
+        for connection in held:
+            connection.close()
+    # Released: the API answers again.
+    assert wait_for(lambda: health_through_nginx_of(stack, f"{stack.api}/collections", timeout=5)[0] == "200")
+
+
+def health_through_nginx_of(stack, url, timeout):
+    started = time.monotonic()
+    result = subprocess.run(["curl", "-s", "--cacert", stack.cert, "-m", str(timeout), "-o", "/dev/null",
+                             "-H", f"X-API-Key: {stack.key}", "-w", "%{http_code}", url],
+                            capture_output=True, text=True)
+    return result.stdout, time.monotonic() - started
+
+
+def test_the_health_socket_answers_health_and_nothing_else():
+    for path in worker_sockets():
+        index = path.name.removeprefix("worker-").removesuffix(".sock")
+        lane = RUN_DIR / "metrics" / f"health-{index}.sock"
+        assert wait_for(lane.exists), f"{lane} missing"
+        answer = fastcgi_get(lane, "/v1/music/health")
+        assert answer.startswith(b"Status: 200") and b'{"status":"ok"}' in answer, answer[:200]
+        other = fastcgi_get(lane, "/v1/music/openapi.yaml")
+        assert other.startswith(b"Status: 404") and b"RESOURCE_NOT_FOUND" in other, other[:200]
+
+
+def test_nginx_sends_health_to_the_health_sockets_with_the_request_sockets_as_backups(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, MUSIC_WORKERS="2", MUSIC_VAR_DIR=str(tmp_path / "var"), MUSIC_RUN_DIR=str(tmp_path / "run"),
+               MUSIC_TLS_CERT="/dev/null", MUSIC_TLS_KEY="/dev/null")
+    out = tmp_path / "nginx"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(out)], env=env, capture_output=True, text=True, check=True)
+    health = re.search(r"upstream music_health \{(.*?)\}", (out / "nginx.conf").read_text(), re.S).group(1)
+    run = tmp_path / "run"
+    assert re.findall(r"server (\S+?)( backup)? ", health) == [
+        (f"unix:{run}/metrics/health-1.sock", ""), (f"unix:{run}/worker-1.sock", " backup"),
+        (f"unix:{run}/metrics/health-2.sock", ""), (f"unix:{run}/worker-2.sock", " backup")]
+    upstream = re.search(r"map \"\$request_method \$uri\" \$music_upstream \{(.*?)\}", (out / "music-common.conf").read_text(),
+                         re.S).group(1)
+    assert '"GET /v1/music/health"   music_health;' in upstream and '"HEAD /v1/music/health"  music_health;' in upstream
+    # Remote workers (MUSIC_UPSTREAMS): their health shares their queue.
+    remote = tmp_path / "nginx-remote"
+    subprocess.run([str(root / "deploy" / "render-nginx"), str(remote)], capture_output=True, text=True, check=True,
+                   env=dict(env, MUSIC_UPSTREAMS="server 10.0.0.11:9000;server 10.0.0.12:9000;"))
+    health = re.search(r"upstream music_health \{(.*?)\}", (remote / "nginx.conf").read_text(), re.S).group(1)
+    assert re.findall(r"server (\S+?);", health) == ["10.0.0.11:9000", "10.0.0.12:9000"]
