@@ -65,6 +65,9 @@ HTTPS_PORT=${MUSIC_HTTPS_PORT:-8443}
 # (PublicURL.defaultValue) is this for port 443 (Tests/Docs checks).
 default_public_url() { if [ "$1" = 443 ]; then echo "https://localhost"; else echo "https://localhost:$1"; fi; }
 PUBLIC_URL=${MUSIC_PUBLIC_URL:-$(default_public_url "$HTTPS_PORT")}
+# As music-fcgi reads it (PublicURL.validated): no trailing slash, so the
+# addresses deploy/up prints and the demo link's state compare with its links.
+while [ "${PUBLIC_URL%/}" != "$PUBLIC_URL" ]; do PUBLIC_URL=${PUBLIC_URL%/}; done
 WORKERS=${MUSIC_WORKERS:-2}
 THREADS=${MUSIC_THREADS:-64}
 METRICS=${MUSIC_METRICS:-on}
@@ -295,6 +298,7 @@ render_nginx() {
             -e "s|@ADDRESS_RATE@|$ADDRESS_RATE|g" -e "s|@ADDRESS_BURST@|$ADDRESS_BURST|g" \
             -e "s|@ADDRESS_CONNECTIONS@|$ADDRESS_CONNECTIONS|g" -e "s|@SHARE_CONNECTIONS@|$SHARE_CONNECTIONS|g" \
             -e "s|@NGINX_TEMP@|$temp|g" -e "s|@STATIC@|$static|g" \
+            -e "s|@STYLESHEET_SHA256@|$(sha256sum "$ROOT/nginx/static/shared-page.css" | cut -d' ' -f1)|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" \
             -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \

@@ -6,6 +6,15 @@ package enum PublicURL {
     /// Tests/Docs/test_docs.py checks the two agree).
     package static let defaultValue = "https://localhost"
 
+    /// Whether a validated URL names this machine (localhost, 127.0.0.0/8,
+    /// [::1]): links on it open nowhere else.
+    package static func isLoopback(_ url: String) -> Bool {
+        guard let start = url.range(of: "://")?.upperBound else { return false }
+        let authority = url[start...].prefix { $0 != "/" }
+        let host = authority.hasPrefix("[") ? authority.prefix { $0 != "]" } + "]" : authority.prefix { $0 != ":" }
+        return host.lowercased() == "localhost" || host.hasPrefix("127.") || host == "[::1]"
+    }
+
     package struct Invalid: Error, CustomStringConvertible {
         package let description: String
     }
@@ -45,6 +54,16 @@ package enum PublicURL {
             }
         }
         guard !host.isEmpty else { throw invalid("must name a host") }
+        // A DNS name or IPv4 address, or an IPv6 address in brackets; brackets
+        // nowhere else: a link on any other host would be a broken link.
+        let bracketed = host.count > 2 && host.first == "[" && host.last == "]"
+            && host.dropFirst().dropLast().allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+        let named = host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+            && host.first != "." && host.first != "-"
+        guard bracketed || named else { throw invalid("must name a host: a DNS name, an IPv4 address or an IPv6 address in brackets") }
+        guard !rest[authority.endIndex...].contains(where: { $0 == "[" || $0 == "]" }) else {
+            throw invalid("holds a bracket outside an IPv6 host")
+        }
         return scheme + "://" + rest
     }
 }

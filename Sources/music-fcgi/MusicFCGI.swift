@@ -158,7 +158,11 @@ struct MusicFCGI: ParsableCommand {
             }
             document = Array(data)
         }
-        let api = MusicAPI(store: store, logger: Logger(label: "music.api"), openAPIDocument: document, publicURL: try publicURL())
+        let publicURL = try publicURL()
+        if PublicURL.isLoopback(publicURL) {
+            logger.notice("share links are built on a loopback address: they open on this machine only (set MUSIC_PUBLIC_URL)")
+        }
+        let api = MusicAPI(store: store, logger: Logger(label: "music.api"), openAPIDocument: document, publicURL: publicURL)
 
         let listening: ListeningSocket
         if let socket { listening = .unix(path: socket) } else if let listen { listening = .tcp(address: listen) } else { listening = .inherited }

@@ -104,7 +104,8 @@ def json_view(stack, url):
 
 
 def minutes(seconds):
-    whole = round(seconds)
+    # Half a second up, as the page's Double.rounded() (Python's round() goes to even).
+    whole = int(seconds + 0.5)
     return f"{whole // 60}:{whole % 60:02d}"
 
 

@@ -123,10 +123,13 @@ def test_stylesheet_is_the_repository_file_cached_for_a_year(stack):
         parsed = Links()
         parsed.feed(body.decode())
         assert len(parsed.stylesheets) == 1, parsed.stylesheets
-        href = urllib.parse.urlsplit(parsed.stylesheets[0])
+        # Relative to the page, so a path prefix in front of the API keeps it working.
+        assert parsed.stylesheets[0].startswith("../shared-assets/"), parsed.stylesheets[0]
+        stylesheet = urllib.parse.urljoin(path_of(link["url"]), parsed.stylesheets[0])
+        href = urllib.parse.urlsplit(stylesheet)
         assert href.path == "/v1/music/shared-assets/shared-page.css"
 
-        status, headers, css = call(client, "GET", parsed.stylesheets[0])
+        status, headers, css = call(client, "GET", stylesheet)
         assert status == 200
         assert css == (ROOT / "nginx" / "static" / "shared-page.css").read_bytes()
         # The version in the page's link is the served file's SHA-256: a changed file is a new URL.
@@ -136,11 +139,16 @@ def test_stylesheet_is_the_repository_file_cached_for_a_year(stack):
         assert once(headers, "X-Content-Type-Options") == "nosniff"
         assert once(headers, "Strict-Transport-Security") == "max-age=31536000"
 
-        status, headers, head_body = call(client, "HEAD", parsed.stylesheets[0])
+        status, headers, head_body = call(client, "HEAD", stylesheet)
         assert status == 200 and head_body == b""
         assert once(headers, "Cache-Control") == "public, max-age=31536000, immutable"
+        # Another version (a page of another release): the file, but not pinned for a year.
+        status, headers, _ = call(client, "GET", href.path + "?v=" + "0" * 64)
+        assert status == 200 and once(headers, "Cache-Control") == "no-cache"
+        status, headers, _ = call(client, "GET", href.path)
+        assert status == 200 and once(headers, "Cache-Control") == "no-cache"
         # Other methods, and other files under the folder's path: the 404 envelope, never cached.
-        for method, path in [("POST", parsed.stylesheets[0]), ("GET", "/v1/music/shared-assets/shared-page.css.bak")]:
+        for method, path in [("POST", stylesheet), ("GET", "/v1/music/shared-assets/shared-page.css.bak")]:
             status, headers, body = call(client, method, path, {"Content-Length": "0"} if method == "POST" else {})
             assert status in (401, 404), (method, path, status)
             assert headers["Content-Type"].startswith("application/json")

@@ -238,7 +238,7 @@ struct SharedPageTests {
         #expect(html.contains(#"<ol id="tracks" aria-labelledby="tracks-heading" start="1">"#))
         // Six tracks fit the default page: no paging links.
         #expect(!html.contains(#"id="pages""#))
-        #expect(html.contains(#"<link rel="stylesheet" href="/v1/music/shared-assets/shared-page.css?v=\#(SharedPage.stylesheetVersion)">"#))
+        #expect(html.contains(#"<link rel="stylesheet" href="../shared-assets/shared-page.css?v=\#(SharedPage.stylesheetVersion)">"#))
     }
 
     @Test("paged as the JSON view, with plain prev and next links; bad limit or offset: a 422 page")

@@ -262,6 +262,16 @@ struct ShareURLTests {
         }
     }
 
+    @Test("a public URL on this machine is told apart from one clients elsewhere reach")
+    func loopback() {
+        for url in ["https://localhost", "https://LOCALHOST:8443/x", "http://127.0.0.1:80", "https://[::1]:443", "https://[::1]"] {
+            #expect(PublicURL.isLoopback(url), "\(url)")
+        }
+        for url in ["https://music.example.org", "https://localhost.example.org", "https://10.0.0.1:8443", "https://[::2]", "https://128.0.0.1"] {
+            #expect(!PublicURL.isLoopback(url), "\(url)")
+        }
+    }
+
     @Test("the public URL is checked and normalised at start")
     func validation() throws {
         for (given, kept) in [("https://localhost", "https://localhost"), ("https://music.example.org/", "https://music.example.org"),
@@ -273,7 +283,9 @@ struct ShareURLTests {
         for bad in ["", "localhost", "ftp://example.org", "https://", "https:///path", "https://example.org?x=1",
                     "https://example.org/#top", "https://user:pw@example.org", "https://exa mple.org", "https://example.org:0",
                     "https://example.org:65536", "https://example.org:+80", "https://example.org:", "https://ex\"ample.org",
-                    "https://example.org/<script>", "//example.org", "https://example.org\n"] {
+                    "https://example.org/<script>", "//example.org", "https://example.org\n",
+                    "http://[::1", "https://]", "https://[", "https://;", "https://%zz", "https://[]", "https://a[b]",
+                    "https://example.org/[x]", "https://.example.org", "https://ex_ample.org"] {
             #expect(throws: PublicURL.Invalid.self, "\(bad)") { try PublicURL.validated(bad) }
         }
     }

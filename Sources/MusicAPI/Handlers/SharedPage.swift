@@ -73,7 +73,7 @@ extension HTTPField.Name {
 /// The HTML of the shared page, from a `SharedView`. Every value goes through
 /// `HTMLWriter.text` (`HTML.escape`); the token appears only in the canonical
 /// URL (`<link rel="canonical">`, `og:url`). The DOM (ids, classes) is what the
-/// browser tests read: see the README's description of the page.
+/// browser tests read (Tests/EndToEnd/test_shared_page_browser.py).
 enum SharedPage {
     /// Where nginx serves nginx/static/shared-page.css (nginx/music-server.conf).
     static let stylesheetPath = "/v1/music/shared-assets/shared-page.css"
@@ -81,7 +81,12 @@ enum SharedPage {
     /// browsers holding the old one (cached for a year) fetch it. SharedPageTests
     /// checks it against the file.
     static let stylesheetVersion = "249a9b5a618c77c4ea604cbdb8db356741d0ef60fbfd2d262993d4189ff643ca"
-    static var stylesheetURL: String { stylesheetPath + "?v=" + stylesheetVersion }
+    /// Relative to the page (`/v1/music/shared/{token}`): behind a proxy that
+    /// serves the API under a path prefix (MUSIC_PUBLIC_URL with a path), the
+    /// stylesheet is asked for under the same prefix as the page.
+    static var stylesheetURL: String {
+        "../" + stylesheetPath.dropFirst("/v1/music/".count) + "?v=" + stylesheetVersion
+    }
 
     /// No script, no frames, no forms; styles from this origin (the stylesheet)
     /// and images (a collection's cover) from any http(s) address.

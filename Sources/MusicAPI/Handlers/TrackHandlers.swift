@@ -33,6 +33,7 @@ extension JSONWriter {
         key("instrumental"); bool(track.instrumental)
         key("mime_type"); string(track.mimeType)
         key("licence_class"); string(track.licenceClass)
+        key("licence_version"); string(track.licenceVersion)
         key("commercial_use"); bool(track.commercialUse)
         key("requires_attribution"); bool(track.requiresAttribution)
         key("created_at"); timestamp(track.createdAt)
