@@ -8,6 +8,16 @@ import subprocess
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stops_workers: stops the stack's workers; run after every other test")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that stop the workers run last, in their own order, whatever
+    their file's name: a file sorted after theirs would find no worker."""
+    items.sort(key=lambda item: item.get_closest_marker("stops_workers") is not None)
+
+
 class Stack:
     def __init__(self):
         self.var = pathlib.Path(os.environ["MUSIC_VAR_DIR"])

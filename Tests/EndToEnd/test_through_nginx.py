@@ -1,4 +1,5 @@
 """End-to-end: real requests through nginx (TLS and plain HTTP) to the worker."""
+import pytest
 import json
 import pathlib
 import re
@@ -178,6 +179,7 @@ def test_writes_go_to_the_first_worker_and_reads_to_both(stack):
     assert all(any(trace in logs[index] for trace in reads) for index in (1, 2))
 
 
+@pytest.mark.stops_workers
 def test_one_dead_worker_costs_no_request(stack):
     """Two workers behind one upstream: with one killed, requests keep succeeding,
     writes too: with the first worker gone they go to its backup, the second."""
@@ -192,6 +194,7 @@ def test_one_dead_worker_costs_no_request(stack):
         assert created.status_code == 201, created.text
 
 
+@pytest.mark.stops_workers
 def test_no_worker_gives_the_502_envelope(stack):
     os.kill(stack.pid("supervisor-2"), signal.SIGTERM)
     worker = stack.pid("worker-2")
