@@ -492,7 +492,10 @@ struct SharedPageTests {
         let server = try String(contentsOf: Self.root.appendingPathComponent("nginx/music-server.conf"), encoding: .utf8)
         #expect(server.contains("location = \(SharedPage.stylesheetPath) {"))
         #expect(server.contains("alias @STATIC@/shared-page.css;"))
-        #expect(server.contains(#"add_header Cache-Control "public, max-age=31536000, immutable";"#))
+        #expect(server.contains("add_header Cache-Control $music_stylesheet_cache;"))
+        // A year under the file's own version only; the rendered SHA-256 is the file's (deploy/lib.sh).
+        let common = try String(contentsOf: Self.root.appendingPathComponent("nginx/music-common.conf"), encoding: .utf8)
+        #expect(common.contains(#""~^@STYLESHEET_SHA256@$" "public, max-age=31536000, immutable";"#))
         #expect(css.contains("overflow-wrap: anywhere"))
     }
 }
