@@ -157,3 +157,26 @@ def test_nginx_sends_health_to_the_health_sockets_with_the_request_sockets_as_ba
                    env=dict(env, MUSIC_UPSTREAMS="server 10.0.0.11:9000;server 10.0.0.12:9000;"))
     health = re.search(r"upstream music_health \{(.*?)\}", (remote / "nginx.conf").read_text(), re.S).group(1)
     assert re.findall(r"server (\S+?);", health) == ["10.0.0.11:9000", "10.0.0.12:9000"]
+
+
+def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(stack):
+    """An executable older than the lane (mid-upgrade) has no health socket: nginx
+    must turn to the request sockets, its backups. With max_fails=0 on the health
+    sockets it never did, and health stayed 502 (deploy/package-test's upgrade)."""
+    import requests
+    lanes = sorted((RUN_DIR / "metrics").glob("health-*.sock"))
+    assert lanes, "no health socket"
+    moved = [(lane, lane.with_name(lane.name + ".away")) for lane in lanes]
+    try:
+        for lane, away in moved:
+            lane.rename(away)
+        # Each nginx worker process marks the missing sockets failed once (a 502),
+        # then asks the backups; never more than a few failures in a row.
+        statuses = [requests.get(f"{stack.https}/v1/music/health", verify=stack.cert, timeout=5).status_code
+                    for _ in range(12)]
+        assert statuses[-6:] == [200] * 6, statuses
+    finally:
+        for lane, away in moved:
+            away.rename(lane)
+    # Back in place: the lane answers again once fail_timeout has passed.
+    assert wait_for(lambda: requests.get(f"{stack.https}/v1/music/health", verify=stack.cert, timeout=5).status_code == 200)
