@@ -178,5 +178,5 @@ def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(
     finally:
         for lane, away in moved:
             away.rename(lane)
-    # Back in place: the lane answers again once fail_timeout has passed.
+    # Back in place: health answers (through the backups until fail_timeout passes).
     assert wait_for(lambda: requests.get(f"{stack.https}/v1/music/health", verify=stack.cert, timeout=5).status_code == 200)
