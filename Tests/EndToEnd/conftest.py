@@ -9,7 +9,8 @@ import pytest
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "stops_workers: stops the stack's workers; run after every other test")
+    config.addinivalue_line("markers", "stops_workers: leaves the stack changed for the tests after it (its workers stopped, or "
+                            "nginx holding the health sockets failed for 30 s); run after every other test")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,6 +4,8 @@ connections waiting in each worker's backlog, a probe through nginx is still
 answered within a second, with the database checked; any other path sent to the
 health socket gets the 404 envelope."""
 import os
+
+import pytest
 import pathlib
 import re
 import socket
@@ -159,6 +161,7 @@ def test_nginx_sends_health_to_the_health_sockets_with_the_request_sockets_as_ba
     assert re.findall(r"server (\S+?);", health) == ["10.0.0.11:9000", "10.0.0.12:9000"]
 
 
+@pytest.mark.stops_workers
 def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(stack):
     """An executable older than the lane (mid-upgrade) has no health socket: nginx
     must turn to the request sockets, its backups. With max_fails=0 on the health
