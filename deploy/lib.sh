@@ -113,8 +113,9 @@ ensure_packages() {
         say "installing ${missing[*]}"
         [ "$(id -u)" = 0 ] || die "run as root to install ${missing[*]}"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        # A fresh nginx package must not start the distribution's own server: deny
-        # service starts during the install, unless the machine already has a policy.
+        # A fresh package must not start the distribution's own service (nginx,
+        # etcd, Patroni, Prometheus): deny service starts during the install, unless
+        # the machine already has a policy.
         local own_policy=false
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

@@ -54,24 +54,32 @@ class Counters:
 
 
 class Client:
+    # Seconds to wait for an answer (a caller behind nginx may wait past its
+    # fastcgi_read_timeout, so that nginx's own answer arrives first).
+    timeout = 20
+
     def __init__(self, port, key, org, counters):
         self.port, self.key, self.org, self.counters = port, key, org, counters
         self.connection = None
+        self.headers = None  # the last answer's headers (an http.client.HTTPMessage)
 
-    def call(self, method, path, body=None):
-        """(status, json) or (None, None) when no answer came."""
+    def call(self, method, path, body=None, extra_headers=None):
+        """(status, json) or (None, None) when no answer came; the answer's headers
+        in self.headers."""
         self.counters.add("requests")
-        headers = {"X-API-Key": self.key}
+        self.headers = None
+        headers = {"X-API-Key": self.key, **(extra_headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json"
         try:
             if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             self.connection.request(method, f"/v1/music/{self.org}{path}", body=data, headers=headers)
             response = self.connection.getresponse()
             payload = response.read()
+            self.headers = response.headers
         except (OSError, http.client.HTTPException):
             self.connection = None
             self.counters.add("failed")

@@ -1,0 +1,88 @@
+# The network-namespace test bed shared by deploy/cluster-test and deploy/ha-test.
+# Source it after deploy/lib.sh; do not run it. The caller sets:
+#   NS_LAN              the namespace holding the bridge (no address of its own)
+#   ADDRESS[host]       each host's IPv4 address (a /24), NAMESPACE[host] its namespace;
+#                       the hosts edge, app1 and app2 at least
+#   BIN                 the folder of music-fcgi and music-admin (build)
+# and after bed_seed, ORG, USER_ID, KEY and $VAR/track-ids.
+
+# bed_network HOST...: the bridge namespace and one namespace per host, linked to
+# the bridge by a veth pair: to-HOST in the bridge namespace (taken down to cut
+# the host off), eth0 with the host's address in the host's.
+bed_network() {
+    local host ns
+    ip netns add "$NS_LAN"
+    ip -n "$NS_LAN" link add br0 type bridge
+    ip -n "$NS_LAN" link set br0 up
+    for host in "$@"; do
+        ns=${NAMESPACE[$host]}
+        ip netns add "$ns"
+        ip -n "$NS_LAN" link add "to-$host" type veth peer name eth0 netns "$ns"
+        ip -n "$NS_LAN" link set "to-$host" master br0 up
+        ip -n "$ns" addr add "${ADDRESS[$host]}/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        ip -n "$ns" link set lo up
+    done
+}
+
+# Deletes the host namespaces and the bridge's (those that exist).
+bed_delete_network() {
+    local ns
+    for ns in "${NAMESPACE[@]}" "$NS_LAN"; do ip netns delete "$ns" 2>/dev/null || true; done
+}
+
+# bed_seed DATABASE_URL: through music-admin on app1, the schema, an organization,
+# a user with a key and 60 tracks. Sets ORG, USER_ID and KEY; the track ids go to
+# $VAR/track-ids, read back with the caller's `sql QUERY` (one row a line).
+bed_seed() {
+    local url=$1
+    bed_admin() { ip netns exec "${NAMESPACE[app1]}" env MUSIC_DATABASE_URL="$url" "$BIN/music-admin" "$@" --json; }
+    bed_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+    bed_admin migrate >/dev/null
+    ORG=$(bed_admin org create --name "Test bed" | bed_field id)
+    USER_ID=$(bed_admin user create --org "$ORG" --email testbed@test.invalid --capability USE_MUSIC_GENERATION | bed_field id)
+    KEY=$(bed_admin key create --user "$USER_ID" | bed_field key)
+    for i in $(seq 1 60); do printf '{"title": "Test bed %s"}\n' "$i"; done > "$VAR/tracks.jsonl"
+    bed_admin track import --org "$ORG" --owner "$USER_ID" "$VAR/tracks.jsonl" >/dev/null
+    sql "SELECT id FROM tracks WHERE organization_id = '$ORG'" > "$VAR/track-ids"
+    [ "$(grep -c . "$VAR/track-ids")" = 60 ] || die "the seeded tracks are not all there"
+}
+
+# bed_start_app HOST DATABASE_URL: music-fcgi on the host's address, FastCGI over
+# TCP on :9000 and metrics on :9100; its pid in $VAR/run/app-HOST.pid.
+bed_start_app() {
+    local host=$1 url=$2
+    # FastCGI over TCP: the worker serves connections from the edge's address only
+    # (without FCGI_WEB_SERVER_ADDRS or --allow-any-peer it refuses to start).
+    # (In a subshell: a kill to come is not reported as a job of the script.)
+    (ip netns exec "${NAMESPACE[$host]}" env MUSIC_DATABASE_URL="$url" FCGI_WEB_SERVER_ADDRS="${ADDRESS[edge]}" \
+        "$BIN/music-fcgi" --listen "${ADDRESS[$host]}:9000" --metrics-listen "${ADDRESS[$host]}:9100" \
+        --threads 32 --database-connections 8 \
+        --openapi "$ROOT/openapi.yaml" </dev/null >> "$VAR/log/$host.log" 2>&1 &
+     echo $! > "$VAR/run/app-$host.pid")
+}
+
+# Stops what bed_start_app and bed_start_edge started (by their pid files).
+bed_stop_apps_and_edge() {
+    local pid_file
+    for pid_file in "$VAR"/run/app-*.pid; do [ -e "$pid_file" ] && stop_pid_file "$pid_file"; done
+    stop_pid_file "$VAR/run/nginx.pid" QUIT
+}
+
+# nginx on the edge with an upstream of app1 and app2 and their metrics on its
+# internal listener (127.0.0.1:9180 in the edge's namespace); waits until health
+# answers through it.
+bed_start_edge() {
+    ensure_tls
+    # A host that fails is skipped for 3 s; connects give up after fastcgi_connect_timeout (2 s).
+    export MUSIC_UPSTREAMS="server ${ADDRESS[app1]}:9000 max_fails=1 fail_timeout=3s;server ${ADDRESS[app2]}:9000 max_fails=1 fail_timeout=3s;"
+    export MUSIC_METRICS_UPSTREAMS="${ADDRESS[app1]}:9100 ${ADDRESS[app2]}:9100" MUSIC_METRICS_LISTEN=127.0.0.1:9180
+    source "$ROOT/deploy/lib.sh"
+    render_nginx
+    ip netns exec "${NAMESPACE[edge]}" env TZ=UTC nginx -e "$VAR/log/nginx-error.log" -c "$VAR/nginx/nginx.conf"
+    for _ in $(seq 1 100); do
+        ip netns exec "${NAMESPACE[edge]}" curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/v1/music/health" && return 0
+        sleep 0.2
+    done
+    die "the edge is not healthy; see $VAR/log/"
+}
