@@ -25,6 +25,21 @@ bed_network() {
     done
 }
 
+# bed_static_neighbours HOST...: each host knows the others' MAC addresses for good
+# (permanent neighbour entries), so a host whose link is down is silent, as across
+# a router or a firewall: packets to it vanish, connects time out. (With ARP, a
+# connect to it fails fast with "no route to host" once ARP gives up.)
+bed_static_neighbours() {
+    local host other mac
+    for other in "$@"; do
+        mac=$(ip -n "${NAMESPACE[$other]}" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+        for host in "$@"; do
+            [ "$host" = "$other" ] && continue
+            ip -n "${NAMESPACE[$host]}" neigh replace "${ADDRESS[$other]}" lladdr "$mac" nud permanent dev eth0
+        done
+    done
+}
+
 # Deletes the host namespaces and the bridge's (those that exist).
 bed_delete_network() {
     local ns
