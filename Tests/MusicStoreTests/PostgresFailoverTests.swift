@@ -138,6 +138,19 @@ struct PostgresFailoverTests {
         print("failover connect with a silent first host: \(first.seconds) s; remembered host: \(again.seconds) s")
     }
 
+    @Test("the host search ends with the transaction's time: silent hosts are not each given connect_timeout past it")
+    func hostSearchWithinDeadline() throws {
+        let silent = try (0..<2).map { _ in try SilentListener() }
+        let hosts = silent.map { ("127.0.0.1", String($0.port)) } + [server]
+        // No schema: nothing connects before the transaction, whose 3 s bound the search runs under.
+        let store = try PostgresStore(url: try url(hosts: hosts, "connect_timeout=2&music_transaction_timeout_ms=3000"),
+                                      connections: 1, applicationName: applicationName, migrate: false, metrics: metrics)
+        let cut = timed { try store.ping() }
+        #expect(cut.error is StoreUnavailableError, "\(String(describing: cut.error))")
+        // 2 s for the first silent host, the 1 s left for the second, none for the server.
+        #expect(cut.seconds >= 2.9 && cut.seconds < 3.6, "took \(cut.seconds) s")
+    }
+
     @Test("a host whose sessions are read-only is refused under target_session_attrs=read-write, and not tried first again")
     func readOnlyHostRefused() throws {
         // The same server through a TCP proxy that asks for read-only sessions:
