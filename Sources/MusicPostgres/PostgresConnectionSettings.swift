@@ -104,7 +104,8 @@ struct PostgresConnectionSettings: Sendable {
     /// one (for all) or as many. Lists are split at every comma (libpq has no escape).
     static func hosts(keywords: [String], values: [String]) throws -> [PostgresHost] {
         let list = { (name: String) -> [String]? in
-            keywords.firstIndex(of: name).map { values[$0] }.flatMap { $0.isEmpty ? nil : $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            guard let index = keywords.firstIndex(of: name), !values[index].isEmpty else { return nil }
+            return values[index].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }
         let hostList = list("host"), addressList = list("hostaddr"), portList = list("port")
         let count = addressList?.count ?? hostList?.count ?? 1
