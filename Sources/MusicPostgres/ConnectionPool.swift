@@ -2,9 +2,36 @@ import CLibPQ
 import Foundation
 import MusicCore
 import MusicSupport
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// What the connections of one pool share.
+final class PoolShared: Sendable {
+    /// The host (its place in the URL's list) that last gave a session: a
+    /// (re)connection tries it first, so after a failover only the first
+    /// connection pays for the search.
+    let preferredHost = Atomic<Int>(0)
+    /// Moves on when a session of the pool fails at the connection level (lost,
+    /// abandoned at the deadline, or on a server that is no usable primary): a
+    /// session opened under an older generation likely points at the same dead
+    /// or demoted server and is reset before its next use, so a failover costs
+    /// the idle connections a reconnection each, not a failed request each.
+    let generation = Atomic<UInt64>(0)
+
+    /// `connection`'s session failed: the first such failure of a generation
+    /// starts the next (later ones, on sessions of the older generation, do not
+    /// reset the fresh sessions again).
+    func sessionFailed(_ connection: PostgresConnection) {
+        _ = generation.compareExchange(expected: connection.generation, desired: connection.generation &+ 1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Opened before the last connection-level failure of the pool.
+    func isStale(_ connection: PostgresConnection) -> Bool {
+        connection.generation != generation.load(ordering: .acquiring)
+    }
+}
 
 /// A fixed number of connections, opened on first use, handed to one thread at a time.
 final class ConnectionPool: @unchecked Sendable {
@@ -16,6 +43,7 @@ final class ConnectionPool: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var available = pthread_cond_t()
     private let metrics: PostgresMetrics
+    let shared = PoolShared()
 
     init(settings: PostgresConnectionSettings, sessionSetup: String?, size: Int, metrics: PostgresMetrics) {
         self.settings = settings
@@ -66,7 +94,7 @@ final class ConnectionPool: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
         recordWait(since: waitStarted)
         do {
-            return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline)
+            return try PostgresConnection(settings: settings, sessionSetup: sessionSetup, deadline: deadline, shared: shared)
         } catch {
             pthread_mutex_lock(&mutex)
             opened -= 1

@@ -24,81 +24,137 @@ extension Array where Element == String {
 /// saves a round trip per request; a transaction that ran nothing sends
 /// neither BEGIN nor COMMIT.
 final class PostgresConnection {
-    private let connection: OpaquePointer
+    /// The session's libpq connection; nil after a failed (re)connection.
+    private var connection: OpaquePointer?
+    private let settings: PostgresConnectionSettings
+    /// The pool's remembered host and generation (a connection of its own when not pooled).
+    private let shared: PoolShared
+    /// The pool's generation when this session was opened: older than the
+    /// pool's means another connection has found the server gone since.
+    private(set) var generation: UInt64 = 0
     private var prepared: [String: String] = [:]
     /// The BEGIN to send with the next statement.
     private var pendingBegin: String?
     /// SQL run on every new session (e.g. `SET search_path`), again after a reset.
     private let sessionSetup: String?
-    /// How long a (re)connection may take, in nanoseconds.
+    /// How long a connection attempt to one host may take, in nanoseconds.
     private let connectTimeout: UInt64
     /// When the current transaction must be over (`monotonicNanoseconds`); nil: unbounded.
     var deadline: UInt64?
     /// A wait was cut short by the deadline: an answer may still be on its way,
     /// so the session cannot be trusted until it is reset.
     private var abandoned = false
+    /// The server said this session is not on a usable primary (read-only,
+    /// shutting down, starting up, or a connection error class 08): the
+    /// session is reset before any further use.
+    private var unusable = false
 
-    /// Connects (waiting at most `connect_timeout`, and never past `deadline`)
+    /// Connects (each host within `connect_timeout`, never past `deadline`)
     /// and runs the session's setup.
-    init(settings: PostgresConnectionSettings, sessionSetup: String?, deadline: UInt64?) throws {
-        let connection = settings.keywords.withCStrings { keywords in
-            settings.values.withCStrings { values in PQconnectStartParams(keywords, values, 0) }
-        }
-        guard let connection else { throw StoreUnavailableError(reason: "libpq could not allocate a connection") }
-        self.connection = connection
+    init(settings: PostgresConnectionSettings, sessionSetup: String?, deadline: UInt64?, shared: PoolShared = PoolShared()) throws {
+        self.settings = settings
+        self.shared = shared
         self.sessionSetup = sessionSetup
         self.connectTimeout = UInt64(settings.limits.connectTimeoutMilliseconds) * 1_000_000
         self.deadline = deadline
-        // The server's notices ("relation already exists, skipping") are not errors: dropped.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Every stored property is set: deinit runs on a throw below and closes the connection.
-        try finishConnecting(PQconnectPoll, what: "connect to")
-        try setUpSession()
+        try open(what: "connect to")
     }
 
     deinit { PQfinish(connection) }
 
-    var isBroken: Bool { abandoned || PQstatus(connection) != CONNECTION_OK }
+    var isBroken: Bool { abandoned || unusable || PQstatus(connection) != CONNECTION_OK }
 
-    /// Reconnects with the same parameters after a lost (or abandoned)
-    /// connection; prepared statements died with the old session.
+    /// Reconnects after a lost, abandoned or unusable session, or one of an older
+    /// generation: a new session, found as a first connection is (the host search
+    /// again); prepared statements died with the old one.
     func reset() throws {
+        try open(what: "reconnect to")
+    }
+
+    private func open(what: String) throws {
+        PQfinish(connection)
+        connection = nil
         prepared.removeAll()
         pendingBegin = nil
         abandoned = false
-        guard PQresetStart(connection) == 1 else {
-            throw StoreUnavailableError(reason: "cannot reconnect to PostgreSQL: \(Self.connectionMessage(connection))")
+        unusable = false
+        generation = shared.generation.load(ordering: .acquiring)
+        connection = try connectToAHost(what: what)
+        do {
+            try setUpSession()
+        } catch {
+            // A session without its settings (search_path, timeouts) is not used.
+            unusable = true
+            throw error
         }
-        try finishConnecting(PQresetPoll, what: "reconnect to")
-        try setUpSession()
+    }
+
+    /// One host at a time, each its own libpq connection within `connect_timeout`
+    /// (libpq moves on to the next host only in its blocking connect): the
+    /// remembered host first, then the others in URL order, until one gives a
+    /// session that `target_session_attrs` accepts (libpq checks that per host).
+    private func connectToAHost(what: String) throws -> OpaquePointer {
+        let order = settings.hostOrder(preferred: shared.preferredHost.load(ordering: .relaxed))
+        var failures: [String] = []
+        for index in order {
+            let parameters = settings.parameters(forHost: index)
+            let attempt = parameters.keywords.withCStrings { keywords in
+                parameters.values.withCStrings { values in PQconnectStartParams(keywords, values, 0) }
+            }
+            guard let attempt else { throw StoreUnavailableError(reason: "libpq could not allocate a connection") }
+            // The server's notices ("relation already exists, skipping") are not errors: dropped.
+            PQsetNoticeProcessor(attempt, { _, _ in }, nil)
+            let host = index.map { " (\(settings.hosts[$0]))" } ?? ""
+            switch finishConnecting(attempt) {
+            case .connected:
+                if let index { shared.preferredHost.store(index, ordering: .relaxed) }
+                return attempt
+            case .failed:
+                failures.append(Self.connectionMessage(attempt))
+                PQfinish(attempt)
+            case .timedOut(let deadlinePassed):
+                PQfinish(attempt)
+                failures.append("no answer\(host) within the connection's time bound")
+                if deadlinePassed {
+                    throw StoreUnavailableError(reason: "cannot \(what) PostgreSQL: " + failures.joined(separator: "; "))
+                }
+            }
+        }
+        throw StoreUnavailableError(reason: "cannot \(what) PostgreSQL: " + failures.joined(separator: "; "))
+    }
+
+    private enum ConnectOutcome {
+        case connected
+        case failed
+        /// `deadlinePassed`: the transaction's time is up too, no host may be tried.
+        case timedOut(deadlinePassed: Bool)
     }
 
     /// Drives libpq's non-blocking connection to its end, waiting on the socket
     /// as libpq asks, for at most `connect_timeout` and never past the deadline.
-    private func finishConnecting(_ step: (OpaquePointer?) -> PostgresPollingStatusType, what: String) throws {
+    private func finishConnecting(_ attempt: OpaquePointer) -> ConnectOutcome {
         let connectBound = monotonicNanoseconds() + connectTimeout
         let bound = deadline.map { min($0, connectBound) } ?? connectBound
         var status = PGRES_POLLING_WRITING
         while true {
             switch status {
             case PGRES_POLLING_OK:
-                return
+                return .connected
             case PGRES_POLLING_FAILED:
-                throw StoreUnavailableError(reason: "cannot \(what) PostgreSQL: \(Self.connectionMessage(connection))")
+                return .failed
             default:
                 let events = status == PGRES_POLLING_READING ? Int16(POLLIN) : Int16(POLLOUT)
-                guard try waitForSocket(events: events, until: bound) else {
-                    abandoned = true
-                    throw StoreUnavailableError(reason: "cannot \(what) PostgreSQL: no answer within the connection's time bound")
+                guard Self.waitForSocket(PQsocket(attempt), events: events, until: bound) else {
+                    return .timedOut(deadlinePassed: deadline.map { monotonicNanoseconds() >= $0 } ?? false)
                 }
-                status = step(connection)
+                status = PQconnectPoll(attempt)
             }
         }
     }
 
-    /// Waits until the socket is ready for `events`; false when `bound` passed first.
-    private func waitForSocket(events: Int16, until bound: UInt64?) throws -> Bool {
-        let socket = PQsocket(connection)
+    /// Waits until `socket` is ready for `events`; false when `bound` passed first.
+    private static func waitForSocket(_ socket: Int32, events: Int16, until bound: UInt64?) -> Bool {
         guard socket >= 0 else { return true } // libpq reports the failure on the next call
         while true {
             var timeout: Int32 = -1
@@ -124,7 +180,7 @@ final class PostgresConnection {
     /// without blocking. A wait cut short abandons the connection.
     private func awaitResult() throws {
         while PQisBusy(connection) == 1 {
-            guard try waitForSocket(events: Int16(POLLIN), until: deadline) else {
+            guard Self.waitForSocket(PQsocket(connection), events: Int16(POLLIN), until: deadline) else {
                 abandoned = true
                 throw DeadlineExceeded(waitingFor: "an answer from PostgreSQL")
             }
@@ -203,9 +259,7 @@ final class PostgresConnection {
         do {
             try check(result)
         } catch let error as StoreUnavailableError where opening {
-            // Only a lost connection may be reopened and tried again: nothing ran.
-            if abandoned || PQstatus(connection) == CONNECTION_OK { throw error }
-            throw LostBeforeFirstStatement()
+            try reopenable(error)
         }
     }
 
@@ -251,9 +305,7 @@ final class PostgresConnection {
             }
             return result!
         } catch let error as StoreUnavailableError where opening {
-            // Only a lost connection may be reopened and tried again: nothing ran.
-            if abandoned || PQstatus(connection) == CONNECTION_OK { throw error }
-            throw LostBeforeFirstStatement()
+            try reopenable(error)
         }
     }
 
@@ -306,6 +358,15 @@ final class PostgresConnection {
         return results[1]
     }
 
+    /// For a failure of a transaction's first statement: nothing ran, so a lost
+    /// session, or one on a server that is no usable primary, may be reopened and
+    /// the transaction tried again (`LostBeforeFirstStatement`). One abandoned
+    /// at the deadline may not: the time is up.
+    private func reopenable(_ error: StoreUnavailableError) throws -> Never {
+        if !abandoned && (unusable || PQstatus(connection) != CONNECTION_OK) { throw LostBeforeFirstStatement() }
+        throw error
+    }
+
     private func lostConnection() -> StoreUnavailableError {
         StoreUnavailableError(reason: "lost the PostgreSQL connection: \(Self.connectionMessage(connection))")
     }
@@ -332,6 +393,10 @@ final class PostgresConnection {
             result.flatMap { PQresultErrorField($0, Int32(code)) }.map { String(cString: $0) } ?? ""
         }
         let sqlState = field(UInt8(ascii: "C"))
+        if Self.meansNoUsablePrimary(sqlState) {
+            unusable = true
+            throw StoreUnavailableError(reason: "PostgreSQL cannot serve this session (\(sqlState)): \(field(UInt8(ascii: "M")))")
+        }
         if sqlState == "57014" {
             // statement_timeout (or a cancel): the database is too slow right now.
             throw StoreUnavailableError(reason: "a PostgreSQL statement ran past statement_timeout")
@@ -339,7 +404,15 @@ final class PostgresConnection {
         throw PostgresError(sqlState: sqlState, message: field(UInt8(ascii: "M")))
     }
 
-    private static func connectionMessage(_ connection: OpaquePointer) -> String {
+    /// The session is not on a primary that can take writes: read_only_sql_transaction
+    /// (a demoted primary, or a standby reached without `target_session_attrs`),
+    /// admin_shutdown, crash_shutdown, cannot_connect_now (shutting down or
+    /// starting), and class 08, connection exceptions.
+    static func meansNoUsablePrimary(_ sqlState: String) -> Bool {
+        ["25006", "57P01", "57P02", "57P03"].contains(sqlState) || sqlState.hasPrefix("08")
+    }
+
+    private static func connectionMessage(_ connection: OpaquePointer?) -> String {
         String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -9,6 +9,7 @@ package final class PostgresMetrics: Sendable {
         waitsName: "Transactions that found every connection of the pool in use and waited for one (PostgreSQL)",
         waitName: "Time a transaction waited for a connection of the pool, for those that waited, time-outs included (PostgreSQL)",
         reconnectsName: "Connections re-opened after they were found broken or lost (PostgreSQL)",
+        generationResetsName: "Idle connections re-opened before use because another connection of the pool found the server gone, shutting down or read-only (PostgreSQL)",
         retriesName: "Transactions run again after a deadlock, serialization failure or concurrent insert (PostgreSQL)",
     ]
     static let connectionsName = "music_pg_pool_connections"
@@ -16,6 +17,7 @@ package final class PostgresMetrics: Sendable {
     static let waitsName = "music_pg_pool_waits_total"
     static let waitName = "music_pg_pool_wait_seconds"
     static let reconnectsName = "music_pg_reconnects_total"
+    static let generationResetsName = "music_pg_generation_resets_total"
     static let retriesName = "music_pg_transaction_retries_total"
 
     let connections: Gauge
@@ -23,6 +25,7 @@ package final class PostgresMetrics: Sendable {
     let waits: Counter
     let wait: Timer
     let reconnects: Counter
+    let generationResets: Counter
     let retries: Counter
 
     init(factory: any MetricsFactory) {
@@ -31,6 +34,7 @@ package final class PostgresMetrics: Sendable {
         waits = Counter(label: Self.waitsName, factory: factory)
         wait = Timer(label: Self.waitName, factory: factory)
         reconnects = Counter(label: Self.reconnectsName, factory: factory)
+        generationResets = Counter(label: Self.generationResetsName, factory: factory)
         retries = Counter(label: Self.retriesName, factory: factory)
     }
 }

@@ -29,6 +29,13 @@ import Glibc
 ///   `StoreUnavailableError` (503); the connection is re-opened for the next
 ///   one. A connection found dead before its first statement is re-opened and
 ///   used at once, so an idle pool survives a database restart unnoticed.
+///   A session the server says is no usable primary (read-only, shutting down,
+///   starting up: see `PostgresConnection.meansNoUsablePrimary`) counts as lost.
+///   The first such failure moves the pool to a new generation: its other
+///   connections, opened before, are re-opened before their next use.
+/// - Several hosts (`host=db1,db2,db3`, with `target_session_attrs=read-write`
+///   to skip standbys): a (re)connection tries one at a time, each within
+///   `connect_timeout`, the one that last gave a session first (`PoolShared`).
 package final class PostgresStore: Store, @unchecked Sendable {
     private let pool: ConnectionPool
     /// The time bounds (from the URL's `music_` parameters, else the defaults).
@@ -68,7 +75,7 @@ package final class PostgresStore: Store, @unchecked Sendable {
             // Once, before any session sets its search_path to it.
             // Under the migrations' lock: two CREATE SCHEMA IF NOT EXISTS at once can
             // both find it missing, and the second fails on the catalog's unique index.
-            let connection = try PostgresConnection(settings: settings, sessionSetup: nil, deadline: nil)
+            let connection = try PostgresConnection(settings: settings, sessionSetup: nil, deadline: nil, shared: pool.shared)
             try connection.execute(simple: """
                 BEGIN; SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey)); CREATE SCHEMA IF NOT EXISTS \(schema); COMMIT
                 """)
@@ -165,6 +172,9 @@ package final class PostgresStore: Store, @unchecked Sendable {
             if connection.isBroken {
                 metrics.reconnects.increment()
                 try connection.reset()
+            } else if pool.shared.isStale(connection) {
+                metrics.generationResets.increment()
+                try connection.reset()
             }
             connection.begin(begin)
             let open = OpenTransaction(connection: connection, writing: writing)
@@ -179,16 +189,19 @@ package final class PostgresStore: Store, @unchecked Sendable {
             } catch is LostBeforeFirstStatement where !reopened {
                 openTransactions.set(nil)
                 connection.rollback()
+                pool.shared.sessionFailed(connection)
                 reopened = true
                 metrics.reconnects.increment()
                 try connection.reset()
             } catch is LostBeforeFirstStatement {
                 openTransactions.set(nil)
                 connection.rollback()
-                throw StoreUnavailableError(reason: "lost the PostgreSQL connection again after reopening it")
+                pool.shared.sessionFailed(connection)
+                throw StoreUnavailableError(reason: "PostgreSQL: the reopened session failed too (lost, or not on a primary that takes writes)")
             } catch {
                 openTransactions.set(nil)
                 connection.rollback()
+                if connection.isBroken { pool.shared.sessionFailed(connection) }
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1
                     metrics.retries.increment()
