@@ -239,6 +239,38 @@ struct PostgresFailoverTests {
         #expect(try counter(PostgresMetrics.generationResetsName) == Int64(size - 1))
     }
 
+    @Test("a statement cut off by the transaction's deadline on a live server leaves the pool's other sessions alone")
+    func slowStatementLeavesPoolAlone() throws {
+        let size = 3
+        let store = try store(url + "&music_transaction_timeout_ms=1000", connections: size)
+        #expect(concurrentWrites(store, count: size).allSatisfy { $0 == nil })
+        let cut = timed {
+            try store.read { reader in
+                _ = try (reader as! PostgresTransaction).connection.query("SELECT pg_sleep(3)", []) { _ in 0 }
+            }
+        }
+        #expect(cut.error is StoreUnavailableError, "\(String(describing: cut.error))")
+        // The abandoned session reopens on the same server: a slow server, not a gone one.
+        #expect(concurrentWrites(store, count: size).allSatisfy { $0 == nil })
+        #expect(try counter(PostgresMetrics.reconnectsName) == 1)
+        #expect(try counter(PostgresMetrics.generationResetsName) == 0)
+    }
+
+    @Test("a write inside a READ ONLY transaction on a primary (25006) is the transaction's error: the session is kept, nothing reruns")
+    func readOnlyTransactionOnPrimary() throws {
+        let store = try store(url, connections: 1)
+        try insertOrganization(store, "before")
+        let before = try backends()
+        #expect(throws: PostgresError.self) {
+            try store.read { reader in
+                try (reader as! PostgresTransaction).connection.execute(simple: "CREATE TEMP TABLE refused (a int)")
+            }
+        }
+        try insertOrganization(store, "after")
+        #expect(try backends() == before)
+        #expect(try counter(PostgresMetrics.reconnectsName) == 0)
+    }
+
     @Test("a primary cut off (a frozen link): one transaction pays the deadline, the idle connections move to the other host before use")
     func partitionedPrimary() throws {
         let proxy = try FreezableProxy(unixSocket: server.host + "/.s.PGSQL." + server.port)
