@@ -10,11 +10,13 @@ import Glibc
 /// What the connections of one pool share.
 final class PoolShared: Sendable {
     /// The host (its place in the URL's list) that last gave a session: a
-    /// (re)connection tries it first, so after a failover only the first
-    /// connection pays for the search.
+    /// (re)connection tries it first, so once one connection has found the new
+    /// primary the others go straight to it (those searching at the same time
+    /// may each pay `connect_timeout` for a silent old one).
     let preferredHost = Atomic<Int>(0)
     /// Moves on when a session of the pool fails at the connection level (lost,
-    /// abandoned at the deadline, or on a server that is no usable primary): a
+    /// on a server that is no usable primary, or abandoned at its deadline and
+    /// then not reopened on the same host): a
     /// session opened under an older generation likely points at the same dead
     /// or demoted server and is reset before its next use, so a failover costs
     /// the idle connections a reconnection each, not a failed request each.
@@ -24,7 +26,12 @@ final class PoolShared: Sendable {
     /// starts the next (later ones, on sessions of the older generation, do not
     /// reset the fresh sessions again).
     func sessionFailed(_ connection: PostgresConnection) {
-        _ = generation.compareExchange(expected: connection.generation, desired: connection.generation &+ 1, ordering: .acquiringAndReleasing)
+        sessionFailed(generation: connection.generation)
+    }
+
+    /// A session opened under `generation` failed.
+    func sessionFailed(generation opened: UInt64) {
+        _ = generation.compareExchange(expected: opened, desired: opened &+ 1, ordering: .acquiringAndReleasing)
     }
 
     /// Opened before the last connection-level failure of the pool.

@@ -3,8 +3,9 @@ import Foundation
 import MusicCore
 import MusicSupport
 
-/// The connection was found lost by a transaction's first statement: nothing
-/// ran, so the transaction can start again on a reopened connection.
+/// A transaction's first statement found the session lost, or on a server that
+/// is no usable primary (`meansNoUsablePrimary`): nothing ran, so the
+/// transaction can start again on a reopened connection.
 struct LostBeforeFirstStatement: Error {}
 
 extension Array where Element == String {
@@ -32,6 +33,8 @@ final class PostgresConnection {
     /// The pool's generation when this session was opened: older than the
     /// pool's means another connection has found the server gone since.
     private(set) var generation: UInt64 = 0
+    /// The place in the URL's host list of the host this session is on (nil: a single host).
+    private var hostIndex: Int?
     private var prepared: [String: String] = [:]
     /// The BEGIN to send with the next statement.
     private var pendingBegin: String?
@@ -50,7 +53,9 @@ final class PostgresConnection {
     private var unusable = false
 
     /// Connects (each host within `connect_timeout`, never past `deadline`)
-    /// and runs the session's setup.
+    /// and runs the session's setup. A host name's lookup is not bounded here
+    /// (libpq resolves it inside `PQconnectStartParams`): give the hosts as
+    /// addresses, `hostaddr`, or names the machine resolves locally.
     init(settings: PostgresConnectionSettings, sessionSetup: String?, deadline: UInt64?, shared: PoolShared = PoolShared()) throws {
         self.settings = settings
         self.shared = shared
@@ -65,6 +70,10 @@ final class PostgresConnection {
 
     var isBroken: Bool { abandoned || unusable || PQstatus(connection) != CONNECTION_OK }
 
+    /// Lost, or on a server that is no usable primary: unlike a session merely
+    /// abandoned at its deadline, a sign that the pool's other sessions are too.
+    var isLostOrUnusable: Bool { unusable || PQstatus(connection) != CONNECTION_OK }
+
     /// Reconnects after a lost, abandoned or unusable session, or one of an older
     /// generation: a new session, found as a first connection is (the host search
     /// again); prepared statements died with the old one.
@@ -73,6 +82,20 @@ final class PostgresConnection {
     }
 
     private func open(what: String) throws {
+        // A session abandoned at its deadline says only that the server was slow.
+        // Whether it is gone shows now: back on the same host, the pool is left
+        // alone; elsewhere, or nowhere, its other sessions are likely on the same
+        // dead or demoted server, and the next generation starts. (Bumping on
+        // every abandonment would reset the whole pool after each slow statement,
+        // reconnecting most when the server is most loaded.)
+        let wasAbandoned = abandoned, previousHost = hostIndex, previousGeneration = generation
+        defer {
+            if wasAbandoned && (connection == nil || hostIndex != previousHost) {
+                shared.sessionFailed(generation: previousGeneration)
+                // This session, opened just now on the other host, is of the new generation.
+                if connection != nil { generation = shared.generation.load(ordering: .acquiring) }
+            }
+        }
         PQfinish(connection)
         connection = nil
         prepared.removeAll()
@@ -98,6 +121,10 @@ final class PostgresConnection {
         let order = settings.hostOrder(preferred: shared.preferredHost.load(ordering: .relaxed))
         var failures: [String] = []
         for index in order {
+            if let deadline, monotonicNanoseconds() >= deadline, !failures.isEmpty {
+                throw StoreUnavailableError(reason: "cannot \(what) PostgreSQL: " + failures.joined(separator: "; ")
+                    + "; the transaction's time ran out before the other hosts were tried")
+            }
             let parameters = settings.parameters(forHost: index)
             let attempt = parameters.keywords.withCStrings { keywords in
                 parameters.values.withCStrings { values in PQconnectStartParams(keywords, values, 0) }
@@ -109,6 +136,7 @@ final class PostgresConnection {
             switch finishConnecting(attempt) {
             case .connected:
                 if let index { shared.preferredHost.store(index, ordering: .relaxed) }
+                hostIndex = index
                 return attempt
             case .failed:
                 failures.append(Self.connectionMessage(attempt))
@@ -393,7 +421,7 @@ final class PostgresConnection {
             result.flatMap { PQresultErrorField($0, Int32(code)) }.map { String(cString: $0) } ?? ""
         }
         let sqlState = field(UInt8(ascii: "C"))
-        if Self.meansNoUsablePrimary(sqlState) {
+        if Self.meansNoUsablePrimary(sqlState), sqlState != "25006" || serverIsReadOnly {
             unusable = true
             throw StoreUnavailableError(reason: "PostgreSQL cannot serve this session (\(sqlState)): \(field(UInt8(ascii: "M")))")
         }
@@ -402,6 +430,18 @@ final class PostgresConnection {
             throw StoreUnavailableError(reason: "a PostgreSQL statement ran past statement_timeout")
         }
         throw PostgresError(sqlState: sqlState, message: field(UInt8(ascii: "M")))
+    }
+
+    /// The server, not the transaction, is read-only: a standby (`in_hot_standby`)
+    /// or a session whose default is read-only (a demoted or fenced primary). A
+    /// primary also answers 25006 to a write inside a `READ ONLY` transaction:
+    /// that is a plain error, not a reason to reopen. Servers before 14 report
+    /// neither parameter: then any 25006 counts as the server's.
+    private var serverIsReadOnly: Bool {
+        let standby = PQparameterStatus(connection, "in_hot_standby").map { String(cString: $0) }
+        let readOnly = PQparameterStatus(connection, "default_transaction_read_only").map { String(cString: $0) }
+        if standby == nil && readOnly == nil { return true }
+        return standby == "on" || readOnly == "on"
     }
 
     /// The session is not on a primary that can take writes: read_only_sql_transaction

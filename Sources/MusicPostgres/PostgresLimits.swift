@@ -22,7 +22,7 @@ package struct PostgresLimits: Equatable, Sendable {
     /// TCP keep-alive probes and a user timeout find a dead link while the
     /// connection is idle or has data unacknowledged (unix sockets ignore them).
     package static let libpqDefaults: [(name: String, value: String)] = [
-        ("connect_timeout", "5"),        // seconds, also the bound of each (re)connection here
+        ("connect_timeout", "5"),        // seconds, the bound of each connection attempt to one host
         ("keepalives", "1"),
         ("keepalives_idle", "10"),       // seconds idle before the first probe
         ("keepalives_interval", "3"),    // seconds between probes

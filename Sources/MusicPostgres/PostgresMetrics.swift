@@ -9,7 +9,7 @@ package final class PostgresMetrics: Sendable {
         waitsName: "Transactions that found every connection of the pool in use and waited for one (PostgreSQL)",
         waitName: "Time a transaction waited for a connection of the pool, for those that waited, time-outs included (PostgreSQL)",
         reconnectsName: "Connections re-opened after they were found broken or lost (PostgreSQL)",
-        generationResetsName: "Idle connections re-opened before use because another connection of the pool found the server gone, shutting down or read-only (PostgreSQL)",
+        generationResetsName: "Idle connections re-opened before use because another connection of the pool found the server gone, shutting down or read-only, or could not get back to it after a deadline (PostgreSQL)",
         retriesName: "Transactions run again after a deadlock, serialization failure or concurrent insert (PostgreSQL)",
     ]
     static let connectionsName = "music_pg_pool_connections"

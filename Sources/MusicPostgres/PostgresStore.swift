@@ -201,7 +201,7 @@ package final class PostgresStore: Store, @unchecked Sendable {
             } catch {
                 openTransactions.set(nil)
                 connection.rollback()
-                if connection.isBroken { pool.shared.sessionFailed(connection) }
+                if connection.isLostOrUnusable { pool.shared.sessionFailed(connection) }
                 if let failure = error as? PostgresError, failure.isRetryable, attempt < Self.maxAttempts {
                     attempt += 1
                     metrics.retries.increment()

@@ -51,17 +51,6 @@ struct PostgresFailoverTests {
 
     func counter(_ label: String) throws -> Int64 { try metrics.expectCounter(label).totalValue }
 
-    /// Seconds `body` took, and what it threw.
-    func timed(_ body: () throws -> Void) -> (seconds: Double, error: (any Error)?) {
-        let start = Date()
-        do {
-            try body()
-            return (Date().timeIntervalSince(start), nil)
-        } catch {
-            return (Date().timeIntervalSince(start), error)
-        }
-    }
-
     func insertOrganization(_ store: any Store, _ name: String) throws {
         _ = try AdminService(store: store).createOrganization(name: name)
     }
@@ -239,6 +228,38 @@ struct PostgresFailoverTests {
         #expect(try counter(PostgresMetrics.generationResetsName) == Int64(size - 1))
     }
 
+    @Test("a statement cut off by the transaction's deadline on a live server leaves the pool's other sessions alone")
+    func slowStatementLeavesPoolAlone() throws {
+        let size = 3
+        let store = try store(url + "&music_transaction_timeout_ms=1000", connections: size)
+        #expect(concurrentWrites(store, count: size).allSatisfy { $0 == nil })
+        let cut = timed {
+            try store.read { reader in
+                _ = try (reader as! PostgresTransaction).connection.query("SELECT pg_sleep(3)", []) { _ in 0 }
+            }
+        }
+        #expect(cut.error is StoreUnavailableError, "\(String(describing: cut.error))")
+        // The abandoned session reopens on the same server: a slow server, not a gone one.
+        #expect(concurrentWrites(store, count: size).allSatisfy { $0 == nil })
+        #expect(try counter(PostgresMetrics.reconnectsName) == 1)
+        #expect(try counter(PostgresMetrics.generationResetsName) == 0)
+    }
+
+    @Test("a write inside a READ ONLY transaction on a primary (25006) is the transaction's error: the session is kept, nothing reruns")
+    func readOnlyTransactionOnPrimary() throws {
+        let store = try store(url, connections: 1)
+        try insertOrganization(store, "before")
+        let before = try backends()
+        #expect(throws: PostgresError.self) {
+            try store.read { reader in
+                try (reader as! PostgresTransaction).connection.execute(simple: "CREATE TEMP TABLE refused (a int)")
+            }
+        }
+        try insertOrganization(store, "after")
+        #expect(try backends() == before)
+        #expect(try counter(PostgresMetrics.reconnectsName) == 0)
+    }
+
     @Test("a primary cut off (a frozen link): one transaction pays the deadline, the idle connections move to the other host before use")
     func partitionedPrimary() throws {
         let proxy = try FreezableProxy(unixSocket: server.host + "/.s.PGSQL." + server.port)
@@ -342,10 +363,8 @@ private final class SilentListener {
 /// read-only (as a standby's are) and refuses its writes with SQLSTATE 25006.
 /// It answers SSL and GSS requests "no". A small Python process, ended on deinit.
 private final class StartupProxy: @unchecked Sendable {
-    let port: Int
-    private let process: Process
-    private let control: FileHandle
-    private let reader: FileHandle
+    var port: Int { helper.port }
+    private let helper: ScriptProcess
 
     static let script = #"""
 import socket, struct, sys, threading
@@ -422,50 +441,16 @@ for line in sys.stdin:
 """#
 
     init(unixSocket: String, readOnly: Bool) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", Self.script, unixSocket, readOnly ? "1" : "0"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        control = input.fileHandleForWriting
-        reader = output.fileHandleForReading
-        let line = Self.readLine(reader)
-        guard let port = Int(line) else {
-            kill(process.processIdentifier, SIGKILL)
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "the proxy did not start: \(line)"])
-        }
-        self.port = port
+        helper = try ScriptProcess(script: Self.script, arguments: [unixSocket, readOnly ? "1" : "0"])
     }
 
     /// From now on, sessions are asked read-only (open ones stay as they are).
     func turnReadOnly() {
-        control.write(Data("read-only\n".utf8))
-        _ = Self.readLine(reader)
+        _ = helper.ask("read-only")
     }
 
     /// Startup messages the proxy has passed on (sessions asked for).
     func sessionsAsked() -> Int {
-        control.write(Data("sessions\n".utf8))
-        return Int(Self.readLine(reader)) ?? -1
-    }
-
-    private static func readLine(_ handle: FileHandle) -> String {
-        var bytes: [UInt8] = []
-        while bytes.count < 100 {
-            let next = handle.readData(ofLength: 1)
-            guard let byte = next.first, byte != UInt8(ascii: "\n") else { break }
-            bytes.append(byte)
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// SIGKILL: the child inherits the test runner's signal mask, in which
-    /// SIGTERM may be blocked.
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        Int(helper.ask("sessions")) ?? -1
     }
 }

@@ -17,17 +17,6 @@ struct PostgresTimeBoundTests {
         organizationID = try AdminService(store: database.store).createOrganization(name: "Bounds").id
     }
 
-    /// Seconds `body` took, and what it threw.
-    func timed(_ body: () throws -> Void) -> (seconds: Double, error: (any Error)?) {
-        let start = Date()
-        do {
-            try body()
-            return (Date().timeIntervalSince(start), nil)
-        } catch {
-            return (Date().timeIntervalSince(start), error)
-        }
-    }
-
     func readOrganization(_ store: any Store) throws {
         _ = try store.read { try $0.organization(id: organizationID) }
     }

@@ -121,9 +121,8 @@ package final class TestDatabase: @unchecked Sendable {
 /// freeze: stop forwarding in both directions without closing anything, as a
 /// silently dropped network link does. A small Python process, ended on deinit.
 package final class FreezableProxy: @unchecked Sendable {
-    package let port: Int
-    private let process: Process
-    private let control: FileHandle
+    package var port: Int { helper.port }
+    private let helper: ScriptProcess
 
     static let script = #"""
 import socket, sys, threading, time
@@ -163,9 +162,28 @@ control()
 """#
 
     package init(unixSocket: String) throws {
-        process = Process()
+        helper = try ScriptProcess(script: Self.script, arguments: [unixSocket])
+    }
+
+    /// Stops forwarding; returns once the proxy confirms.
+    package func freeze() {
+        _ = helper.ask("freeze")
+    }
+}
+
+/// A Python script run as a helper process of a test: it prints the port it
+/// listens on as its first line, then answers each line of its standard input
+/// with one line. Ended with SIGKILL on deinit (the child inherits the test
+/// runner's signal mask, in which SIGTERM may be blocked).
+package final class ScriptProcess: @unchecked Sendable {
+    package let port: Int
+    private let process = Process()
+    private let control: FileHandle
+    private let reader: FileHandle
+
+    package init(script: String, arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", Self.script, unixSocket]
+        process.arguments = ["-c", script] + arguments
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
@@ -175,13 +193,18 @@ control()
         reader = output.fileHandleForReading
         let line = Self.readLine(reader)
         guard let port = Int(line) else {
-            process.terminate()
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "the proxy did not start: \(line)"])
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "the helper did not start: \(line)"])
         }
         self.port = port
     }
 
-    private let reader: FileHandle
+    /// Sends `line` and returns the helper's answer.
+    package func ask(_ line: String) -> String {
+        control.write(Data((line + "\n").utf8))
+        return Self.readLine(reader)
+    }
 
     private static func readLine(_ handle: FileHandle) -> String {
         var bytes: [UInt8] = []
@@ -193,16 +216,19 @@ control()
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Stops forwarding; returns once the proxy confirms.
-    package func freeze() {
-        control.write(Data("freeze\n".utf8))
-        _ = Self.readLine(reader)
-    }
-
-    /// SIGKILL: the child inherits the test runner's signal mask, in which
-    /// SIGTERM may be blocked.
     deinit {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+    }
+}
+
+/// Seconds `body` took, and what it threw.
+package func timed(_ body: () throws -> Void) -> (seconds: Double, error: (any Error)?) {
+    let start = Date()
+    do {
+        try body()
+        return (Date().timeIntervalSince(start), nil)
+    } catch {
+        return (Date().timeIntervalSince(start), error)
     }
 }
