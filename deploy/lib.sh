@@ -282,9 +282,11 @@ render_nginx() {
     [ -n "${MUSIC_UPSTREAMS:-}" ] || for index in $(seq 1 "$WORKERS"); do
         # max_fails=1: nginx turns to the backups only once every health socket is
         # marked failed; with max_fails=0 none ever is, and an executable older than
-        # the lane (mid-upgrade) left health at 502 (deploy/package-test). Each
-        # fail_timeout, the first probe per nginx worker process tries them again (a 502).
-        [ "$HEALTH_LANE" = off ] || health+="server unix:$(worker_health_socket "$index") max_fails=1 fail_timeout=30s;"
+        # the lane (mid-upgrade) left health at 502 (deploy/package-test). The health
+        # location tries every server in one request (music-server.conf), so a missing
+        # health socket costs no 502; fail_timeout=2s: a socket missing for a moment
+        # (its worker restarting when a probe came) is back in use 2 s later, not 30.
+        [ "$HEALTH_LANE" = off ] || health+="server unix:$(worker_health_socket "$index") max_fails=1 fail_timeout=2s;"
         health+="server unix:$(worker_socket "$index")$([ "$HEALTH_LANE" = off ] || echo ' backup') max_fails=0;"
     done
     metrics_nginx_lines

@@ -10,7 +10,7 @@ import pytest
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stops_workers: leaves the stack changed for the tests after it (its workers stopped, or "
-                            "nginx holding the health sockets failed for 30 s); run after every other test")
+                            "nginx holding the health sockets failed for a while); run after every other test")
 
 
 def pytest_collection_modifyitems(config, items):
