@@ -51,7 +51,8 @@ bed_delete_network() {
 # $VAR/track-ids, read back with the caller's `sql QUERY` (one row a line).
 bed_seed() {
     local url=$1
-    bed_admin() { ip netns exec "${NAMESPACE[app1]}" env MUSIC_DATABASE_URL="$url" "$BIN/music-admin" "$@" --json; }
+    # The URL (with its password) through the environment, not a command line.
+    bed_admin() { MUSIC_DATABASE_URL=$url ip netns exec "${NAMESPACE[app1]}" "$BIN/music-admin" "$@" --json; }
     bed_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
     bed_admin migrate >/dev/null
     ORG=$(bed_admin org create --name "Test bed" | bed_field id)
@@ -69,19 +70,35 @@ bed_start_app() {
     local host=$1 url=$2
     # FastCGI over TCP: the worker serves connections from the edge's address only
     # (without FCGI_WEB_SERVER_ADDRS or --allow-any-peer it refuses to start).
-    # (In a subshell: a kill to come is not reported as a job of the script.)
-    (ip netns exec "${NAMESPACE[$host]}" env MUSIC_DATABASE_URL="$url" FCGI_WEB_SERVER_ADDRS="${ADDRESS[edge]}" \
+    # (In a subshell: a kill to come is not reported as a job of the script. The URL,
+    # with its password, through the environment: a command line is visible to all.)
+    (MUSIC_DATABASE_URL=$url FCGI_WEB_SERVER_ADDRS=${ADDRESS[edge]} ip netns exec "${NAMESPACE[$host]}" \
         "$BIN/music-fcgi" --listen "${ADDRESS[$host]}:9000" --metrics-listen "${ADDRESS[$host]}:9100" \
         --threads 32 --database-connections 8 \
         --openapi "$ROOT/openapi.yaml" </dev/null >> "$VAR/log/$host.log" 2>&1 &
      echo $! > "$VAR/run/app-$host.pid")
 }
 
-# Stops what bed_start_app and bed_start_edge started (by their pid files).
+# bed_pid_is PID TEXT: PID is a live process whose command line holds TEXT (a pid
+# file may outlive its process, and the pid be reused by another's).
+bed_pid_is() {
+    [ -n "$1" ] && { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$2"
+}
+
+# bed_stop_pid_file FILE TEXT [SIGNAL]: stop_pid_file when the process is still the
+# one started (its command line holds TEXT); else only the file goes.
+bed_stop_pid_file() {
+    [ -s "$1" ] || return 0
+    if bed_pid_is "$(cat "$1")" "$2"; then stop_pid_file "$1" "${3:-TERM}"; else rm -f "$1"; fi
+}
+
+# Stops what bed_start_app and bed_start_edge started (by their pid files); never fails.
 bed_stop_apps_and_edge() {
-    local pid_file
-    for pid_file in "$VAR"/run/app-*.pid; do [ -e "$pid_file" ] && stop_pid_file "$pid_file"; done
-    stop_pid_file "$VAR/run/nginx.pid" QUIT
+    local host
+    for host in app1 app2; do
+        bed_stop_pid_file "$VAR/run/app-$host.pid" "--listen ${ADDRESS[$host]}:9000" || true
+    done
+    bed_stop_pid_file "$VAR/run/nginx.pid" "$VAR/nginx/nginx.conf" QUIT || true
 }
 
 # nginx on the edge with an upstream of app1 and app2 and their metrics on its

@@ -6,6 +6,7 @@ Checks the same way as the crash test, against PostgreSQL: every acknowledged
 write present exactly once, dense positions, true counts; and continuity: the
 longest time without any successful answer."""
 import argparse
+import os
 import subprocess
 import sys
 import threading
@@ -17,7 +18,6 @@ from crash_test import Client, Counters, verify, worker_thread
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--key", required=True)
     parser.add_argument("--org", required=True)
     parser.add_argument("--tracks", required=True, help="a file of track ids, one per line")
     parser.add_argument("--psql-url", required=True, help="where to read the data back (a unix socket URL)")
@@ -25,6 +25,8 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-gap", type=float, default=5.0, help="longest time allowed without a successful answer")
     args = parser.parse_args()
+    # From the environment, not the command line (which any local user can read).
+    args.key = os.environ["MUSIC_BED_API_KEY"]
     tracks = open(args.tracks).read().split()
 
     counters = Counters()
@@ -43,12 +45,15 @@ def main():
         thread.join()
 
     def sql(query):
+        # Bounded: the server ends a statement after 10 s, the call after 30 s.
         return subprocess.run(["psql", "--no-psqlrc", "-At", "-d", args.psql_url, "-c", query],
-                              capture_output=True, text=True, check=True).stdout
+                              capture_output=True, text=True, check=True, timeout=30,
+                              env={**os.environ, "PGOPTIONS": "-c statement_timeout=10s"}).stdout
 
     bad_positions = verify(args.port, args.key, args.org, created, results, counters, sql)
     values = counters.values
-    print(f"requests {values['requests']}, acknowledged {values['acknowledged']}, failed {values['failed']}, "
+    print(f"requests {values['requests']}, successful answers {values['acknowledged']}, "
+          f"acknowledged writes {values['acknowledged_writes']}, failed {values['failed']}, "
           f"lost {values['lost']}, doubled {values['doubled']}, non-JSON failures {values['non_json_failures']}, "
           f"collections with bad positions or counts {len(bad_positions)}, "
           f"longest time without a successful answer {counters.longest_gap:.2f} s")

@@ -28,8 +28,10 @@ from common import music_admin
 class Counters:
     def __init__(self):
         self.lock = threading.Lock()
-        self.values = {"requests": 0, "acknowledged": 0, "failed": 0, "kills": 0, "lost": 0, "doubled": 0,
-                       "non_json_failures": 0}
+        # acknowledged: every 2xx answer, reads included; acknowledged_writes: the
+        # 2xx answers to writes (POST, PATCH, DELETE) alone.
+        self.values = {"requests": 0, "acknowledged": 0, "acknowledged_writes": 0, "failed": 0, "kills": 0,
+                       "lost": 0, "doubled": 0, "non_json_failures": 0}
         self.problems = []
         self.failures = {}
         self.last_success = time.monotonic()
@@ -96,6 +98,8 @@ class Client:
                 self.counters.add("non_json_failures", problem=f"{method} {path}: {response.status} {payload[:120]!r}")
         else:
             self.counters.add("acknowledged")
+            if method != "GET":
+                self.counters.add("acknowledged_writes")
             self.counters.note_success()
         return response.status, parsed
 
@@ -251,7 +255,8 @@ def main():
         time.sleep(0.1)
 
     values = counters.values
-    print(f"requests {values['requests']}, acknowledged {values['acknowledged']}, failed {values['failed']}, "
+    print(f"requests {values['requests']}, successful answers {values['acknowledged']}, "
+          f"acknowledged writes {values['acknowledged_writes']}, failed {values['failed']}, "
           f"kills {values['kills']}, lost {values['lost']}, doubled {values['doubled']}, "
           f"non-JSON failures {values['non_json_failures']}, collections with bad positions or counts {len(bad_positions)}, "
           f"integrity {integrity}, healthy {healthy}")

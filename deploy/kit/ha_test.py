@@ -32,21 +32,41 @@ from crash_test import Client, Counters, verify
 
 
 class WriteGap:
-    """The longest time without a successful write, from the start of the load to its stop."""
+    """The longest time without a successful write, from the start of the load to its end.
+    Only real successes move `last`: an outage still on at the stop, whose retries
+    succeed after it, is one gap from the last success before it."""
 
-    def __init__(self):
+    def __init__(self, start=None):
         self.lock = threading.Lock()
-        self.start = time.monotonic()
+        self.start = time.monotonic() if start is None else start
         self.last = self.start
         self.longest = 0.0
         self.longest_from = 0.0  # seconds after the start
+        self.stopped_at = float("inf")
 
-    def note(self, now=None):
+    def _count(self, now):
+        if now - self.last > self.longest:
+            self.longest, self.longest_from = now - self.last, self.last - self.start
+
+    def success(self, now=None):
+        """A write succeeded (at `now`)."""
         with self.lock:
             now = time.monotonic() if now is None else now
-            if now - self.last > self.longest:
-                self.longest, self.longest_from = now - self.last, self.last - self.start
+            self._count(now)
             self.last = max(self.last, now)
+
+    def stop(self, now=None):
+        """The load is told to stop: not a write (the clients' writes in flight go on)."""
+        with self.lock:
+            self.stopped_at = time.monotonic() if now is None else now
+
+    def close(self, end=None):
+        """The clients' last writes ended (at `end`): when none succeeded after the stop,
+        the clients were without a successful write until the end."""
+        with self.lock:
+            end = time.monotonic() if end is None else end
+            if self.last < self.stopped_at:
+                self._count(end)
 
 
 class Doubt:
@@ -84,9 +104,15 @@ class Load:
         while True:
             status, parsed = client.call(method, path, body, headers)
             attempts += 1
+            if status is not None and status >= 500 and status != 503:
+                # The store answers 503 (SERVICE_UNAVAILABLE) while no primary takes
+                # writes; any other 5xx (nginx's 502 or 504: a worker gone or held past
+                # fastcgi_read_timeout) breaks the bounds: counted, the run fails. Still
+                # retried below, so the write's final state is checked too.
+                self.counters.add("unexpected_5xx", problem=f"{method} {path}: {status} {parsed}")
             if status is not None and status < 500:
                 if status < 300:
-                    self.gap.note()
+                    self.gap.success()
                 if attempts > 1:
                     self.doubt.add("in_doubt")
                 return status, parsed, attempts
@@ -217,13 +243,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", required=True, help="its name, in the output")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--key", required=True)
     parser.add_argument("--org", required=True)
     parser.add_argument("--tracks", required=True, help="a file of track ids, one per line")
     parser.add_argument("--psql-url", required=True, help="where to read the data back (the primary)")
     parser.add_argument("--ready-file", required=True, help="created once a first write is acknowledged")
     parser.add_argument("--stop-file", required=True, help="the load stops when it exists")
-    parser.add_argument("--seconds", type=float, default=300, help="the load stops after this at the latest")
+    parser.add_argument("--seconds", type=float, required=True, help="the load stops after this at the latest")
     parser.add_argument("--state", required=True,
                         help="a JSON file of the earlier scenarios' collections, checked again and extended")
     parser.add_argument("--clients", type=int, default=8)
@@ -232,31 +257,44 @@ def main():
                         help="seconds an in-doubt write is retried before it counts as unresolved")
     parser.add_argument("--max-gap", type=float, required=True,
                         help="longest time allowed without a successful write")
+    parser.add_argument("--finish-bound", type=float, required=True,
+                        help="seconds after the stop by which the clients' last writes and the checks must be done")
     args = parser.parse_args()
+    # From the environment, not the command line (which any local user can read).
+    args.key = os.environ["MUSIC_BED_API_KEY"]
     tracks = open(args.tracks).read().split()
 
     counters, gap, doubt = Counters(), WriteGap(), Doubt()
+    counters.values["unexpected_5xx"] = 0
     load = Load(args, tracks, counters, gap, doubt)
     results = [None] * args.clients
-    threads = [threading.Thread(target=load.worker, args=(index, results)) for index in range(args.clients)]
+    # Daemons: a client still busy past --finish-bound is reported, not waited for.
+    threads = [threading.Thread(target=load.worker, args=(index, results), daemon=True)
+               for index in range(args.clients)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + args.seconds
     ready = False
     while time.monotonic() < deadline and not os.path.exists(args.stop_file):
-        if not ready and counters.values["acknowledged"] > 0:
+        if not ready and counters.values["acknowledged_writes"] > 0:
             open(args.ready_file, "w").close()
             ready = True
         time.sleep(0.05)
-    gap.note()  # the time from the last successful write to the stop counts too
-    stopped_at = time.monotonic() - gap.start
+    gap.stop()
+    finish_by = gap.stopped_at + args.finish_bound
     load.stopped.set()
     for thread in threads:
-        thread.join()
+        thread.join(max(0.0, finish_by - time.monotonic()))
+    busy = sum(thread.is_alive() for thread in threads)
+    gap.close()
+    if busy:
+        counters.add("lost", problem=f"{busy} client(s) still busy {args.finish_bound:g} s after the stop")
 
     def sql(query):
+        # Bounded: the server ends a statement after 10 s, the call after 30 s.
         return subprocess.run(["psql", "--no-psqlrc", "-At", "-d", args.psql_url, "-c", query],
-                              capture_output=True, text=True, check=True).stdout
+                              capture_output=True, text=True, check=True, timeout=30,
+                              env={**os.environ, "PGOPTIONS": "-c statement_timeout=10s"}).stdout
 
     # The earlier scenarios' collections must still be as they were acknowledged.
     earlier = {"created": [], "models": {}}
@@ -265,11 +303,23 @@ def main():
             earlier = json.load(handle)
     created = [tuple(item) for item in earlier["created"]] + load.created
     results.append(earlier["models"])
-    try:
-        bad_positions = verify(args.port, args.key, args.org, created, results, counters, sql)
-    except (RuntimeError, subprocess.CalledProcessError) as error:
-        # The service or the primary did not answer the checks: report, fail.
-        counters.add("lost", problem=f"the checks could not read the data back: {error}")
+    # The checks in a daemon thread, within what is left of --finish-bound.
+    checked = {}
+
+    def check():
+        try:
+            checked["bad_positions"] = verify(args.port, args.key, args.org, created, results, counters, sql)
+        except (RuntimeError, subprocess.SubprocessError) as error:
+            checked["error"] = error
+
+    checker = threading.Thread(target=check, daemon=True)
+    checker.start()
+    checker.join(max(0.0, finish_by - time.monotonic()))
+    bad_positions = checked.get("bad_positions")
+    if bad_positions is None:
+        # The service or the primary did not answer the checks in time: report, fail.
+        reason = checked.get("error", f"not done {args.finish_bound:g} s after the stop")
+        counters.add("lost", problem=f"the checks could not read the data back: {reason}")
         bad_positions = ["(unchecked)"]
     models = {}
     for result in results:
@@ -278,23 +328,26 @@ def main():
         json.dump({"created": created, "models": models}, handle)
 
     values, doubts = counters.values, doubt.values
-    print(f"scenario {args.scenario}: requests {values['requests']}, acknowledged {values['acknowledged']}, "
+    print(f"scenario {args.scenario}: requests {values['requests']}, acknowledged writes {values['acknowledged_writes']}, "
           f"in doubt {doubts['in_doubt']} (applied by an earlier attempt {doubts['applied_earlier']}, "
           f"by the retry {doubts['applied_by_retry']}, unresolved {doubts['unresolved']}; "
           f"final state checked {doubts['checked']}, wrong {doubts['wrong']}), "
           f"lost {values['lost']}, doubled {values['doubled']}, non-JSON failures {values['non_json_failures']}, "
+          f"5xx other than 503 {values['unexpected_5xx']}, "
           f"collections with bad positions or counts {len(bad_positions)}, "
           f"longest time without a successful write {gap.longest:.2f} s "
-          f"(from {gap.longest_from:.1f} s into the load, which stopped at {stopped_at:.1f} s; limit {args.max_gap:g} s), "
+          f"(from {gap.longest_from:.1f} s into the load, which stopped at {gap.stopped_at - gap.start:.1f} s; limit {args.max_gap:g} s), "
           f"collections checked {len(models)}")
     print(f"failures by kind: {dict(sorted(counters.failures.items()))}")
     for problem in counters.problems[:20]:
         print(f"  problem: {problem}")
     ok = (values["lost"] == 0 and values["doubled"] == 0 and values["non_json_failures"] == 0 and not bad_positions
-          and values["acknowledged"] > 0 and doubts["unresolved"] == 0 and doubts["wrong"] == 0
+          and values["acknowledged_writes"] > 0 and values["unexpected_5xx"] == 0
+          and doubts["unresolved"] == 0 and doubts["wrong"] == 0
           and counters.failures.get("no answer", 0) == 0 and gap.longest <= args.max_gap)
-    print(f"ha-test {args.scenario}: {1 if ok else 0} passed, {0 if ok else 1} failed")
-    return 0 if ok else 1
+    print(f"ha-test {args.scenario}: {1 if ok else 0} passed, {0 if ok else 1} failed", flush=True)
+    # Not sys.exit: a client or check thread still busy must not hold the exit.
+    os._exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
