@@ -13,6 +13,9 @@
 #                     [https://localhost:$MUSIC_HTTPS_PORT, no port when 443]
 #   MUSIC_WORKERS     worker processes, one socket each            [2]
 #   MUSIC_THREADS     threads per worker                           [64]
+#   MUSIC_KEPT_ALIVE  park or bind: how the workers keep nginx's idle connections
+#                     (bind: a thread each, libfcgi's way), and so how many nginx
+#                     keeps (UPSTREAM_KEEPALIVE below)               [park]
 #   MUSIC_METRICS     on or off: the workers collect metrics and serve them on
 #                     $MUSIC_RUN_DIR/metrics/worker-N.sock (off: no-op handlers and
 #                     no metrics socket; deploy/bench compares the two)     [on]
@@ -144,6 +147,25 @@ prepare_dirs() {
 # nginx's upstream connections at the overload the benchmark sends (2,048), so
 # nginx is never refused (EAGAIN, a 502); Linux caps it at net.core.somaxconn.
 WORKER_BACKLOG=4096
+# Descriptors a worker may hold (its soft limit under deploy/up, up to the hard
+# limit it starts under; the systemd unit's LimitNOFILE= says the same, Tests/Docs
+# checks it): every connection nginx has open to it, in flight or parked idle
+# (below), its backlog and its database files.
+WORKER_NOFILE=65536
+# Idle kept-alive connections each nginx worker process keeps to the workers
+# (upstream keepalive; reads, and writes apart). A worker parks an idle connection
+# (KeptAliveConnections.park): it holds a descriptor, no thread. With fewer than
+# the upstream connections in flight under load, nginx closes the surplus after
+# each burst of answers and opens new ones for the next requests: at 2,048 client
+# connections and 16, 42% of the requests came on a new connection (an accept, an
+# epoll registration and a close each) and throughput fell by a fifth
+# (docs/performance.md, "Overload"). With MUSIC_KEPT_ALIVE=bind each idle one
+# holds a worker thread, so (16 + 8) x worker_processes (2) stays below --threads.
+if [ "${MUSIC_KEPT_ALIVE:-park}" = bind ]; then
+    UPSTREAM_KEEPALIVE=16 WRITER_KEEPALIVE=8
+else
+    UPSTREAM_KEEPALIVE=1024 WRITER_KEEPALIVE=1024
+fi
 
 worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
 # The socket worker N creates and serves its metrics on (Prometheus text), reached
@@ -308,6 +330,7 @@ render_nginx() {
             -e "s|@STYLESHEET_SHA256@|$(sha256sum "$ROOT/nginx/static/shared-page.css" | cut -d' ' -f1)|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" \
+            -e "s|@UPSTREAM_KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" -e "s|@WRITER_KEEPALIVE@|$WRITER_KEEPALIVE|g" \
             -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \
             -e "s|@METRICS_LOCATIONS@|$METRICS_LOCATIONS|g" \
             "$file" > "$output/$name"
@@ -397,6 +420,8 @@ start_worker() {
     rm -f "$VAR/run/stopping"
     setsid bash -c '
         trap "exit 0" TERM
+        hard=$(ulimit -Hn)
+        if [ "$hard" = unlimited ] || [ "$hard" -gt "${14}" ]; then ulimit -Sn "${14}"; else ulimit -Sn "$hard"; fi
         while [ ! -e "$0/run/stopping" ]; do
             spawn-fcgi -n -s "$1" -b "${11}" -M 0660 -U "$2" -G "$2" -u "$8" -g "$8" -- "$3/music-fcgi" --db "$4" --threads "$5" --openapi "$7" \
                 --metrics "${10}" --metrics-socket "$9" --public-url "${12}" --health-socket "${13}" >> "$0/log/worker-$6.log" 2>&1 &
@@ -410,7 +435,7 @@ start_worker() {
         done
     ' "$VAR" "$socket" "$NGINX_USER" "$WORKER_BIN" "$WORKER_DB" "$THREADS" "$index" "$WORKER_OPENAPI" "$SERVICE_USER" \
         "$(worker_metrics_socket "$index")" "$METRICS" "$WORKER_BACKLOG" "$PUBLIC_URL" "$([ "$HEALTH_LANE" = off ] || worker_health_socket "$index")" \
-        </dev/null >/dev/null 2>&1 &
+        "$WORKER_NOFILE" </dev/null >/dev/null 2>&1 &
     echo $! > "$VAR/run/supervisor-$index.pid"
 }
 

@@ -125,6 +125,14 @@ def test_worker_backlog_is_the_same_everywhere():
     assert lib == unit == server
 
 
+def test_worker_descriptor_limit_is_the_same_everywhere():
+    """deploy/lib.sh's WORKER_NOFILE (the soft limit deploy/up's supervisor sets)
+    and the systemd unit's LimitNOFILE=."""
+    lib = re.search(r"^WORKER_NOFILE=(\d+)$", (ROOT / "deploy" / "lib.sh").read_text(), re.M).group(1)
+    unit = re.search(r"^LimitNOFILE=(\d+)$", (ROOT / "deploy" / "systemd" / "music-fcgi@.service").read_text(), re.M).group(1)
+    assert lib == unit
+
+
 def test_public_url_default_is_the_same_everywhere():
     """music-fcgi's default public URL (PublicURL.defaultValue), deploy/lib.sh's
     default for a stack on port 443 (the Debian package's env file is rendered
