@@ -157,9 +157,9 @@ WORKER_NOFILE=65536
 # (KeptAliveConnections.park): it holds a descriptor, no thread. With fewer than
 # the upstream connections in flight under load, nginx closes the surplus after
 # each burst of answers and opens new ones for the next requests: at 2,048 client
-# connections and 16, 42% of the requests came on a new connection (an accept, an
-# epoll registration and a close each) and throughput fell by a fifth
-# (docs/performance.md, "Overload"). With MUSIC_KEPT_ALIVE=bind each idle one
+# connections and 16, nearly half of the requests came on a new connection (an
+# accept, an epoll registration and a close each), and the workers spent twice
+# the CPU per request (docs/performance.md, "Overload"). With MUSIC_KEPT_ALIVE=bind each idle one
 # holds a worker thread, so (16 + 8) x worker_processes (2) stays below --threads.
 if [ "${MUSIC_KEPT_ALIVE:-park}" = bind ]; then
     UPSTREAM_KEEPALIVE=16 WRITER_KEEPALIVE=8
