@@ -26,7 +26,7 @@ final class ConnectionPark: @unchecked Sendable {
     let epoll: Int32
     let wake: Int32
     let listening: Int32
-    /// The parked connections: a shutdown ends the reading side of each.
+    /// The parked connections: a shutdown closes or half-closes each (`shutdown`).
     private let parked = Mutex<Set<Int32>>([])
 
     init?(listening: Int32) {
@@ -88,15 +88,38 @@ final class ConnectionPark: @unchecked Sendable {
         _ = music_epoll_arm_oneshot(epoll, listening, 0)
     }
 
-    /// For a shutdown (after `shuttingDown` is set): no more accepting; the reading
-    /// side of every parked connection ends, so that each becomes ready, a request
-    /// nginx already sent is still read and answered, and an idle one reads its end;
-    /// every waiting thread is woken.
-    func shutdown() {
+    /// For a shutdown (after `shuttingDown` is set): no more accepting; a parked
+    /// connection with nothing to read is closed at once, so the web server sees
+    /// its end and drops it from its cache of idle connections; one on which a
+    /// request has arrived keeps it: its reading side ends, so that a thread takes
+    /// it, reads and answers that request and then reads the end. Every waiting
+    /// thread is woken. Returns how many were closed here.
+    ///
+    /// Not closing an idle one until a thread came to it (every thread may be busy
+    /// for as long as a queue takes under load) left nginx sending its next request
+    /// into a connection whose reading side had ended: a broken pipe, and nginx
+    /// answers 502 to a POST it does not retry. What remains is the moment between
+    /// the close and nginx handling the end it reads.
+    func shutdown() -> Int {
         _ = music_epoll_remove(epoll, listening)
-        parked.withLock { set in
-            for fd in set { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }
+        let closed = parked.withLock { set -> Int in
+            var closed = 0
+            for fd in set {
+                var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&pending, 1, 0) == 0 {
+                    // A thread given this descriptor by epoll meanwhile finds it
+                    // gone from the set (`take`) and leaves it.
+                    set.remove(fd)
+                    _ = music_epoll_remove(epoll, fd)
+                    Glibc.close(fd)
+                    closed += 1
+                } else {
+                    _ = Glibc.shutdown(fd, Int32(SHUT_RD))
+                }
+            }
+            return closed
         }
         _ = music_eventfd_signal(wake)
+        return closed
     }
 }

@@ -138,6 +138,25 @@ struct KeptAliveParkingTests {
         #expect(stack.waitForRunToReturn(timeout: 5))
     }
 
+    @Test("shutdown: an idle parked connection is closed at once while every thread is busy, so the web server drops it before sending it a request")
+    func shutdownClosesIdleParkedConnectionsAtOnce() throws {
+        let stack = try InProcessServer(threads: 1)
+        let idle = try stack.client()
+        #expect(try idle.request(InProcessServerTests.params("GET", "/first"), keepConnection: true).status == 200)
+        let inFlight = try stack.client()
+        try inFlight.sendBegin()
+        try inFlight.sendParams(InProcessServerTests.params("GET", "/block"))
+        try inFlight.sendStdin([])
+        #expect(stack.responder.blockedEntered.wait(timeout: .now() + 10) == .success)
+
+        stack.server.shutdown()
+        // The one thread still holds /block: the idle connection ends without it.
+        #expect(idle.peerCloses(within: 5))
+        stack.responder.release()
+        #expect(try inFlight.readResponse().text == "released")
+        #expect(stack.waitForRunToReturn(timeout: 5))
+    }
+
     @Test("progress: false once every thread has been busy, none answering, for the given time; true again when one answers")
     func progress() throws {
         let stack = try InProcessServer(threads: 2)
