@@ -415,9 +415,15 @@ own_database() {
 # worker's own. The worker creates its metrics socket, $(worker_metrics_socket N),
 # and its health socket, $(worker_health_socket N), itself. Needs prepare_service_state first.
 start_worker() {
-    local index=$1 socket
+    local index=$1 socket hard needed
     socket=$(worker_socket "$index")
     rm -f "$VAR/run/stopping"
+    # What a worker may need: nginx's idle connections to it (2 processes, both
+    # pools), as many in flight (its backlog) and room for its own files.
+    hard=$(ulimit -Hn) needed=$((2 * (UPSTREAM_KEEPALIVE + WRITER_KEEPALIVE) + WORKER_BACKLOG + 1024))
+    if [ "$index" = 1 ] && [ "$hard" != unlimited ] && [ "$hard" -lt "$needed" ]; then
+        say "warning: the workers may open $hard descriptors (ulimit -Hn), fewer than the $needed they may need under load: accept would then fail"
+    fi
     setsid bash -c '
         trap "exit 0" TERM
         hard=$(ulimit -Hn)

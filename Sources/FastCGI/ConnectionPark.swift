@@ -26,8 +26,10 @@ final class ConnectionPark: @unchecked Sendable {
     let epoll: Int32
     let wake: Int32
     let listening: Int32
-    /// The parked connections: a shutdown closes or half-closes each (`shutdown`).
-    private let parked = Mutex<Set<Int32>>([])
+    /// The parked connections, each with whether it has served a request (an idle
+    /// connection in the web server's cache) or is new (accepted, its first request
+    /// on its way): a shutdown ends each (`shutdown`).
+    private let parked = Mutex<[Int32: Bool]>([:])
 
     init?(listening: Int32) {
         epoll = music_epoll_create()
@@ -44,7 +46,7 @@ final class ConnectionPark: @unchecked Sendable {
 
     /// Closes the set and the connections still parked (after every thread ended).
     func close() {
-        let left = parked.withLock { set in defer { set.removeAll() }; return set }
+        let left = parked.withLock { set in defer { set.removeAll() }; return Array(set.keys) }
         for fd in left { Glibc.close(fd) }
         Glibc.close(epoll)
         Glibc.close(wake)
@@ -66,7 +68,7 @@ final class ConnectionPark: @unchecked Sendable {
     func park(_ fd: Int32, registered: Bool, unless shuttingDown: () -> Bool) -> Bool {
         let added = parked.withLock { set -> Bool in
             guard !shuttingDown() else { return false }
-            set.insert(fd)
+            set[fd] = registered
             return true
         }
         guard added else { return false }
@@ -74,13 +76,13 @@ final class ConnectionPark: @unchecked Sendable {
                       : music_epoll_arm_oneshot(epoll, fd, 1) == 0 {
             return true
         }
-        parked.withLock { _ = $0.remove(fd) }
+        parked.withLock { _ = $0.removeValue(forKey: fd) }
         return false
     }
 
     /// Takes a parked connection that became ready; false if it is not parked here.
     func take(_ fd: Int32) -> Bool {
-        parked.withLock { $0.remove(fd) != nil }
+        parked.withLock { $0.removeValue(forKey: fd) != nil }
     }
 
     /// Re-arms the listening socket once the backlog has been taken in.
@@ -88,38 +90,29 @@ final class ConnectionPark: @unchecked Sendable {
         _ = music_epoll_arm_oneshot(epoll, listening, 0)
     }
 
-    /// For a shutdown (after `shuttingDown` is set): no more accepting; a parked
-    /// connection with nothing to read is closed at once, so the web server sees
-    /// its end and drops it from its cache of idle connections; one on which a
-    /// request has arrived keeps it: its reading side ends, so that a thread takes
-    /// it, reads and answers that request and then reads the end. Every waiting
-    /// thread is woken. Returns how many were closed here.
+    /// For a shutdown (after `shuttingDown` is set): no more accepting; every
+    /// parked connection becomes ready, and a thread takes it, reads what was sent
+    /// and closes it (no descriptor is closed here, under threads that may hold its
+    /// number). An idle one that has served a request, with nothing to read, ends
+    /// both ways at once, so the web server reads its end and drops it from its
+    /// cache of idle connections; any other (a request arrived, or a new connection
+    /// whose first request is on its way) ends its reading side only: what was sent
+    /// is read and answered. Every waiting thread is woken.
     ///
-    /// Not closing an idle one until a thread came to it (every thread may be busy
-    /// for as long as a queue takes under load) left nginx sending its next request
-    /// into a connection whose reading side had ended: a broken pipe, and nginx
-    /// answers 502 to a POST it does not retry. What remains is the moment between
-    /// the close and nginx handling the end it reads.
-    func shutdown() -> Int {
+    /// Ending only the reading side of every one, as before, left nginx sending its
+    /// next request into an idle connection whose reading side had ended, for as
+    /// long as every thread was busy (under load, the queue's length): a broken
+    /// pipe, and nginx answers 502 to a POST it does not retry. What remains is the
+    /// moment between the end and nginx handling it.
+    func shutdown() {
         _ = music_epoll_remove(epoll, listening)
-        let closed = parked.withLock { set -> Int in
-            var closed = 0
-            for fd in set {
+        parked.withLock { set in
+            for (fd, served) in set {
                 var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                if poll(&pending, 1, 0) == 0 {
-                    // A thread given this descriptor by epoll meanwhile finds it
-                    // gone from the set (`take`) and leaves it.
-                    set.remove(fd)
-                    _ = music_epoll_remove(epoll, fd)
-                    Glibc.close(fd)
-                    closed += 1
-                } else {
-                    _ = Glibc.shutdown(fd, Int32(SHUT_RD))
-                }
+                let idle = served && poll(&pending, 1, 0) == 0
+                _ = Glibc.shutdown(fd, Int32(idle ? SHUT_RDWR : SHUT_RD))
             }
-            return closed
         }
         _ = music_eventfd_signal(wake)
-        return closed
     }
 }

@@ -197,8 +197,7 @@ package final class FastCGIServer: Sendable {
         // its backlog was never accepted). One handed over stays untouched.
         let own = ownListeningFD.load(ordering: .acquiring)
         if own >= 0 { _ = Glibc.shutdown(own, Int32(SHUT_RDWR)) }
-        let closed = park.withLock { $0?.shutdown() } ?? 0
-        for _ in 0..<closed { metrics.doneWaitingOnKeptAliveConnection() }
+        park.withLock { $0?.shutdown() }
         let all = slots.withLock { $0 }
         // A thread signalled just before it enters accept would sleep on: signal
         // each thread still in accept again until every one has left it.

@@ -53,9 +53,9 @@ package final class SQLiteStore: Store, @unchecked Sendable {
         openLock = try OpenLock(databasePath: path)
         var writerConfiguration = configuration
         // The writer's page cache, 2 MiB (about SQLite's default): it lives in the one
-        // worker that takes the writes, on top of the read connections' caches. Writes
-        // ran as fast with 2, 4 and 16 MiB (docs/performance.md); 4 MiB put that
-        // worker above the benchmark's 64 MiB.
+        // worker that takes the writes, on top of the read connections' caches, and
+        // 4 MiB put that worker above the benchmark's 64 MiB. Writes against 4 and
+        // 16 MiB: docs/performance.md, "The writer's page cache".
         writerConfiguration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = -2048")
         }

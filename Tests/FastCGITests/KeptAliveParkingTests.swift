@@ -138,7 +138,7 @@ struct KeptAliveParkingTests {
         #expect(stack.waitForRunToReturn(timeout: 5))
     }
 
-    @Test("shutdown: an idle parked connection is closed at once while every thread is busy, so the web server drops it before sending it a request")
+    @Test("shutdown: an idle parked connection ends at once while every thread is busy, so the web server drops it before sending it a request")
     func shutdownClosesIdleParkedConnectionsAtOnce() throws {
         let stack = try InProcessServer(threads: 1)
         let idle = try stack.client()

@@ -7,7 +7,7 @@ import Testing
 /// not map the file: what a worker holds in memory (docs/performance.md).
 @Suite("SQLite: the read connections' memory")
 struct ReaderConnectionTests {
-    @Test("a read connection has a 128 KiB page cache and no memory map; the writer keeps its 4 MiB")
+    @Test("a read connection has a 128 KiB page cache and no memory map; the writer keeps 2 MiB")
     func readerSettings() throws {
         let path = NSTemporaryDirectory() + "music-reader-" + UUID().uuidString + ".sqlite"
         defer { for suffix in ["", "-wal", "-shm", "-open.lock"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
@@ -19,7 +19,7 @@ struct ReaderConnectionTests {
         let other = try Thread.detachedResult { try store.pragma("cache_size") }
         #expect(other == "-128")
         let writerCache = try store.writer.inDatabase { db in try String.fetchOne(db, sql: "PRAGMA cache_size") }
-        #expect(writerCache == "-4096")
+        #expect(writerCache == "-2048")
     }
 }
 

@@ -82,8 +82,9 @@ class Stack:
 # Empty collections for the add scenario, 10,000 new members each: every add run
 # starts on targets no earlier run touched (BENCH_TARGET_OFFSET), so each of its
 # answers is a new member (scenario.lua counts any other as unexpected). The
-# main tables, the one-worker table and the overload rows all take fresh ones.
-ADD_TARGETS = 400
+# main tables, the one-worker table, the write pairs and the overload rows all
+# take fresh ones: about 200 with the defaults, twice that with --duration 10.
+ADD_TARGETS = 800
 FLOOR_ADD = "C floor, add-track requests"
 # The cache-miss rows: list pages over the large collections and these smaller
 # ones, every offset; gets over as many collections as the read caches of all
