@@ -1,5 +1,6 @@
 #include "connection_park.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -31,3 +32,5 @@ int music_eventfd_signal(int fd) {
     uint64_t one = 1;
     return write(fd, &one, sizeof one) == sizeof one ? 0 : -1;
 }
+
+int music_malloc_trim(void) { return malloc_trim(0); }

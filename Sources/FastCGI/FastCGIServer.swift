@@ -1,4 +1,5 @@
 import CFastCGI
+import CSocketBacklog
 import CoreMetrics
 import HTTPTypes
 import Logging
@@ -239,9 +240,10 @@ package final class FastCGIServer: Sendable {
             // The connection ended before a whole request arrived: libfcgi closed it.
             guard status >= 0 else { continue }
             metrics.requestStarted()
-            handle(request)
+            let large = handle(request)
             FCGX_Finish_r(request)
             metrics.requestFinished()
+            if large { _ = music_malloc_trim() }
         }
     }
 
@@ -261,9 +263,10 @@ package final class FastCGIServer: Sendable {
             // The connection ended before a whole request arrived: libfcgi closed it.
             guard status >= 0 else { continue }
             metrics.requestStarted()
-            handle(request)
+            let large = handle(request)
             FCGX_Finish_r(request)
             metrics.requestFinished()
+            defer { if large { _ = music_malloc_trim() } }
             // Kept alive (the begin record asked for it and the answer went out whole).
             let kept = request.pointee.ipcFd
             if kept >= 0 {
@@ -384,12 +387,31 @@ package final class FastCGIServer: Sendable {
         }
     }
 
-    private func handle(_ request: UnsafeMutablePointer<FCGX_Request>) {
+    /// Bytes of body and answer from which a request's thread hands the memory
+    /// malloc keeps free back to the system once it has answered (`malloc_trim`).
+    /// glibc keeps what a thread frees in its arena for the next allocations, so a
+    /// large request left its peak resident for good: five 10,000-track reorders
+    /// (bodies of some 200 KiB, decoded into arrays and strings) left the worker
+    /// 3.5 MiB larger, 4.1 MiB of which `malloc_trim` returned (docs/performance.md,
+    /// "The writer's page cache"). Small requests reuse what they free.
+    static let trimAfterBytes = 128 * 1024
+
+    /// Answers the request; true if it was large (`trimAfterBytes`): the caller
+    /// trims once the answer has gone out and the connection is parked again
+    /// (a trim takes milliseconds; done before, it delayed a reorder's answer by
+    /// 17 ms).
+    private func handle(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        var bodyBytes = 0
+        let answered = respond(to: request, bodyBytes: &bodyBytes)
+        return bodyBytes + answered >= Self.trimAfterBytes
+    }
+
+    /// Reads the request, answers it; returns the bytes of the answer.
+    private func respond(to request: UnsafeMutablePointer<FCGX_Request>, bodyBytes: inout Int) -> Int {
         let parameters = CGIParameters(envp: request.pointee.envp)
         let requestID = parameters.requestID
         guard let head = parameters.httpRequest(requestID: requestID) else {
-            write(responder.respondToMalformedRequest(requestID: requestID), to: request)
-            return
+            return write(responder.respondToMalformedRequest(requestID: requestID), to: request)
         }
         let response: FastCGIResponse
         switch parameters.contentLength {
@@ -401,12 +423,14 @@ package final class FastCGIServer: Sendable {
             response = responder.respondToOversizedBody(of: head, declaredLength: length)
         case .declared(let length):
             let body = readBody(request.pointee.in, upTo: length, expected: length)
+            bodyBytes = body.count
             if !discardRest(of: request.pointee.in, upTo: configuration.maxBodyBytes) {
                 request.pointee.keepConnection = 0
             }
             response = responder.respond(to: head, body: body)
         case .absent:
             let body = readBody(request.pointee.in, upTo: configuration.maxBodyBytes + 1)
+            bodyBytes = body.count
             if body.count > configuration.maxBodyBytes {
                 request.pointee.keepConnection = 0
                 response = responder.respondToOversizedBody(of: head, declaredLength: body.count)
@@ -414,7 +438,7 @@ package final class FastCGIServer: Sendable {
                 response = responder.respond(to: head, body: body)
             }
         }
-        write(response, to: request)
+        return write(response, to: request)
     }
 
     /// Reads until `limit` bytes or the end of the stream, whichever comes first:
@@ -456,7 +480,8 @@ package final class FastCGIServer: Sendable {
         }
     }
 
-    private func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
+    /// Writes the answer; returns its size in bytes.
+    private func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) -> Int {
         var bytes = ResponseEncoder.encode(response)
         bytes.withUnsafeMutableBytes { buffer in
             let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
@@ -464,6 +489,7 @@ package final class FastCGIServer: Sendable {
             // the request simply ends.
             _ = FCGX_PutStr(base, Int32(buffer.count), request.pointee.out)
         }
+        return bytes.count
     }
 }
 

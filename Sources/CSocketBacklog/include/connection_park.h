@@ -19,5 +19,8 @@ int music_epoll_remove(int epoll, int fd);
 int music_epoll_wait_one(int epoll);
 /// Adds 1 to the eventfd's counter (it becomes, and stays, readable).
 int music_eventfd_signal(int fd);
+/// malloc_trim(0) (<malloc.h>, not exported by the Glibc module either): returns
+/// the memory malloc keeps free to the system; 1 if any was returned.
+int music_malloc_trim(void);
 
 #endif
