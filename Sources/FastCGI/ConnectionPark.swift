@@ -26,10 +26,18 @@ final class ConnectionPark: @unchecked Sendable {
     let epoll: Int32
     let wake: Int32
     let listening: Int32
-    /// The parked connections, each with whether it has served a request (an idle
-    /// connection in the web server's cache) or is new (accepted, its first request
-    /// on its way): a shutdown ends each (`shutdown`).
-    private let parked = Mutex<[Int32: Bool]>([:])
+    /// Where a parked connection stands.
+    enum Parked: Sendable {
+        /// Accepted, its first request on its way.
+        case new
+        /// It has served a request: an idle connection in the web server's cache.
+        case served
+        /// Ended by a shutdown: closed when taken, nothing read from it.
+        case ended
+    }
+
+    /// The parked connections.
+    private let parked = Mutex<[Int32: Parked]>([:])
 
     init?(listening: Int32) {
         epoll = music_epoll_create()
@@ -68,7 +76,7 @@ final class ConnectionPark: @unchecked Sendable {
     func park(_ fd: Int32, registered: Bool, unless shuttingDown: () -> Bool) -> Bool {
         let added = parked.withLock { set -> Bool in
             guard !shuttingDown() else { return false }
-            set[fd] = registered
+            set[fd] = registered ? .served : .new
             return true
         }
         guard added else { return false }
@@ -80,9 +88,10 @@ final class ConnectionPark: @unchecked Sendable {
         return false
     }
 
-    /// Takes a parked connection that became ready; false if it is not parked here.
-    func take(_ fd: Int32) -> Bool {
-        parked.withLock { $0.removeValue(forKey: fd) != nil }
+    /// Takes a parked connection that became ready: where it stood, nil if it is
+    /// not parked here. An `.ended` one is for closing, unread.
+    func take(_ fd: Int32) -> Parked? {
+        parked.withLock { $0.removeValue(forKey: fd) }
     }
 
     /// Re-arms the listening socket once the backlog has been taken in.
@@ -90,27 +99,31 @@ final class ConnectionPark: @unchecked Sendable {
         _ = music_epoll_arm_oneshot(epoll, listening, 0)
     }
 
-    /// For a shutdown (after `shuttingDown` is set): no more accepting; every
-    /// parked connection becomes ready, and a thread takes it, reads what was sent
-    /// and closes it (no descriptor is closed here, under threads that may hold its
-    /// number). An idle one that has served a request, with nothing to read, ends
-    /// both ways at once, so the web server reads its end and drops it from its
-    /// cache of idle connections; any other (a request arrived, or a new connection
-    /// whose first request is on its way) ends its reading side only: what was sent
-    /// is read and answered. Every waiting thread is woken.
+    /// For a shutdown (after `shuttingDown` is set): no more accepting; an idle
+    /// connection that has served a request, with nothing to read, ends both ways
+    /// at once, so the web server reads its end and drops it from its cache of
+    /// idle connections, and is marked `.ended`: the thread that takes it closes
+    /// it without reading, so a request that arrived in between is never run
+    /// without a way to answer it (the web server gets no answer, nothing was
+    /// done: a retry is safe). Any other (a request arriving, or a new connection
+    /// whose first request is on its way) is left alone: a thread serves its
+    /// request, and the connection closes after the answer. No descriptor is
+    /// closed here, under threads that may hold its number. Every waiting thread
+    /// is woken.
     ///
-    /// Ending only the reading side of every one, as before, left nginx sending its
-    /// next request into an idle connection whose reading side had ended, for as
-    /// long as every thread was busy (under load, the queue's length): a broken
-    /// pipe, and nginx answers 502 to a POST it does not retry. What remains is the
-    /// moment between the end and nginx handling it.
+    /// Before, every parked connection's reading side ended here, and an idle one
+    /// was closed only when a thread came to it (under load, after the queue):
+    /// nginx meanwhile sent its next request into it, a broken pipe, and answers
+    /// 502 to a POST it does not retry. What remains is the moment between the
+    /// end and nginx reading it.
     func shutdown() {
         _ = music_epoll_remove(epoll, listening)
         parked.withLock { set in
-            for (fd, served) in set {
+            for (fd, state) in set where state == .served {
                 var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let idle = served && poll(&pending, 1, 0) == 0
-                _ = Glibc.shutdown(fd, Int32(idle ? SHUT_RDWR : SHUT_RD))
+                guard poll(&pending, 1, 0) == 0 else { continue }
+                _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+                set[fd] = .ended
             }
         }
         _ = music_eventfd_signal(wake)

@@ -136,6 +136,9 @@ package final class FastCGIServer: Sendable {
 
     package var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
+    /// Connections parked now (`KeptAliveConnections.park`; 0 otherwise), for tests.
+    package var parkedConnections: Int { park.withLock { $0?.parkedCount ?? 0 } }
+
     /// Opens the socket, starts the threads and blocks until `shutdown()` has been
     /// called and the in-flight requests have finished (or the drain timeout passed).
     package func run() throws(FastCGIServerError) {
@@ -243,7 +246,7 @@ package final class FastCGIServer: Sendable {
             let large = handle(request)
             FCGX_Finish_r(request)
             metrics.requestFinished()
-            if large { _ = music_malloc_trim() }
+            trimIfDue(afterLarge: large)
         }
     }
 
@@ -266,7 +269,7 @@ package final class FastCGIServer: Sendable {
             let large = handle(request)
             FCGX_Finish_r(request)
             metrics.requestFinished()
-            defer { if large { _ = music_malloc_trim() } }
+            defer { trimIfDue(afterLarge: large) }
             // Kept alive (the begin record asked for it and the answer went out whole).
             let kept = request.pointee.ipcFd
             if kept >= 0 {
@@ -303,8 +306,12 @@ package final class FastCGIServer: Sendable {
                 takeBacklog(slot, park: park, tcp: tcp, pending: &pending)
                 continue
             }
-            if park.take(ready) {
+            if let state = park.take(ready) {
                 metrics.doneWaitingOnKeptAliveConnection()
+                if state == .ended {
+                    close(ready)
+                    continue
+                }
                 return ready
             }
         }
@@ -395,11 +402,33 @@ package final class FastCGIServer: Sendable {
     /// 3.5 MiB larger, 4.1 MiB of which `malloc_trim` returned (docs/performance.md,
     /// "The writer's page cache"). Small requests reuse what they free.
     static let trimAfterBytes = 128 * 1024
+    /// At most one trim per this many milliseconds, by whichever thread finishes a
+    /// request once it is due: a trim walks every malloc arena, taking each one's
+    /// lock, for milliseconds, and large requests can come back to back (anyone may
+    /// send a large body before the key is checked).
+    static let trimIntervalMilliseconds: Int64 = 2_000
+    /// A large request ended since the last trim.
+    private let trimPending = Atomic<Bool>(false)
+    private let lastTrimAt = Atomic<Int64>(Int64.min / 2)
+
+    /// After a request: notes a large one, and trims if one is pending and the
+    /// interval has passed (one thread wins the turn).
+    private func trimIfDue(afterLarge large: Bool) {
+        if large { trimPending.store(true, ordering: .relaxed) }
+        guard trimPending.load(ordering: .relaxed) else { return }
+        let now = Int64(monotonicSeconds() * 1000)
+        let last = lastTrimAt.load(ordering: .relaxed)
+        guard now - last >= Self.trimIntervalMilliseconds,
+              lastTrimAt.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+        else { return }
+        trimPending.store(false, ordering: .relaxed)
+        _ = music_malloc_trim()
+    }
 
     /// Answers the request; true if it was large (`trimAfterBytes`): the caller
-    /// trims once the answer has gone out and the connection is parked again
-    /// (a trim takes milliseconds; done before, it delayed a reorder's answer by
-    /// 17 ms).
+    /// trims (`trimIfDue`) once the answer has gone out and the connection is
+    /// parked again (a trim takes milliseconds; done before, it delayed a
+    /// reorder's answer by 17 ms).
     private func handle(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
         var bodyBytes = 0
         let answered = respond(to: request, bodyBytes: &bodyBytes)

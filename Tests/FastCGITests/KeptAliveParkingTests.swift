@@ -157,6 +157,19 @@ struct KeptAliveParkingTests {
         #expect(stack.waitForRunToReturn(timeout: 5))
     }
 
+    @Test("shutdown: a connection accepted before its first request still has that request answered")
+    func shutdownServesANewConnectionsFirstRequest() throws {
+        let stack = try InProcessServer(threads: 2)
+        let fresh = try stack.client()
+        // A thread accepts it and parks it, nothing read yet.
+        #expect(WorkerProcess.await(timeout: 5) { stack.server.parkedConnections == 1 })
+        stack.server.shutdown()
+        let answer = try fresh.request(InProcessServerTests.params("POST", "/after-the-stop"))
+        #expect(answer.status == 200)
+        #expect(answer.headers["x-path"] == "/after-the-stop")
+        #expect(stack.waitForRunToReturn(timeout: 5))
+    }
+
     @Test("progress: false once every thread has been busy, none answering, for the given time; true again when one answers")
     func progress() throws {
         let stack = try InProcessServer(threads: 2)
