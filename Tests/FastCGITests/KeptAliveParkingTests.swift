@@ -110,6 +110,17 @@ struct KeptAliveParkingTests {
         #expect(stack.responder.calls.count == connections * perConnection)
     }
 
+    /// A new connection whose request (/block) holds a thread until the responder
+    /// releases it; returned once it does.
+    func holdAThread(_ stack: InProcessServer) throws -> FastCGIClient {
+        let client = try stack.client()
+        try client.sendBegin()
+        try client.sendParams(InProcessServerTests.params("GET", "/block"))
+        try client.sendStdin([])
+        #expect(stack.responder.blockedEntered.wait(timeout: .now() + 10) == .success)
+        return client
+    }
+
     @Test("shutdown: a request already sent on a parked connection is answered, an idle parked one is closed, run() returns")
     func shutdownServesWhatParkedConnectionsSent() throws {
         let stack = try InProcessServer(threads: 1)
@@ -118,11 +129,7 @@ struct KeptAliveParkingTests {
         let idle = try stack.client()
         #expect(try idle.request(InProcessServerTests.params("GET", "/first"), keepConnection: true).status == 200)
         // The one thread busy; then a request arrives on the parked connection.
-        let inFlight = try stack.client()
-        try inFlight.sendBegin()
-        try inFlight.sendParams(InProcessServerTests.params("GET", "/block"))
-        try inFlight.sendStdin([])
-        #expect(stack.responder.blockedEntered.wait(timeout: .now() + 10) == .success)
+        let inFlight = try holdAThread(stack)
         try sending.sendBegin(keepConnection: true)
         try sending.sendParams(InProcessServerTests.params("GET", "/sent-before-the-stop"))
         try sending.sendStdin([])
@@ -143,11 +150,7 @@ struct KeptAliveParkingTests {
         let stack = try InProcessServer(threads: 1)
         let idle = try stack.client()
         #expect(try idle.request(InProcessServerTests.params("GET", "/first"), keepConnection: true).status == 200)
-        let inFlight = try stack.client()
-        try inFlight.sendBegin()
-        try inFlight.sendParams(InProcessServerTests.params("GET", "/block"))
-        try inFlight.sendStdin([])
-        #expect(stack.responder.blockedEntered.wait(timeout: .now() + 10) == .success)
+        let inFlight = try holdAThread(stack)
 
         stack.server.shutdown()
         // The one thread still holds /block: the idle connection ends without it.
@@ -160,6 +163,10 @@ struct KeptAliveParkingTests {
     @Test("shutdown: a connection accepted before its first request still has that request answered")
     func shutdownServesANewConnectionsFirstRequest() throws {
         let stack = try InProcessServer(threads: 2)
+        // The start-up probe's connection (InProcessServer.init) was accepted before
+        // this request's, so once this is answered and nothing is parked, it is gone.
+        #expect(try stack.client().request(InProcessServerTests.params("GET", "/first")).status == 200)
+        #expect(WorkerProcess.await(timeout: 5) { stack.server.parkedConnections == 0 })
         let fresh = try stack.client()
         // A thread accepts it and parks it, nothing read yet.
         #expect(WorkerProcess.await(timeout: 5) { stack.server.parkedConnections == 1 })
@@ -175,14 +182,7 @@ struct KeptAliveParkingTests {
         let stack = try InProcessServer(threads: 2)
         #expect(stack.server.isMakingProgress(stalledAfterSeconds: 0.3))
         var blocked: [FastCGIClient] = []
-        for _ in 0..<2 {
-            let client = try stack.client()
-            try client.sendBegin()
-            try client.sendParams(InProcessServerTests.params("GET", "/block"))
-            try client.sendStdin([])
-            #expect(stack.responder.blockedEntered.wait(timeout: .now() + 10) == .success)
-            blocked.append(client)
-        }
+        for _ in 0..<2 { blocked.append(try holdAThread(stack)) }
         // Every thread busy: still "progress" until the time has passed without an answer.
         #expect(stack.server.isMakingProgress(stalledAfterSeconds: 0.3))
         #expect(WorkerProcess.await(timeout: 5) { !stack.server.isMakingProgress(stalledAfterSeconds: 0.3) })
