@@ -17,6 +17,7 @@ import argparse
 import concurrent.futures
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -83,7 +84,7 @@ class Stack:
 # starts on targets no earlier run touched (BENCH_TARGET_OFFSET), so each of its
 # answers is a new member (scenario.lua counts any other as unexpected). The
 # main tables, the one-worker table, the write pairs and the overload rows all
-# take fresh ones: about 200 with the defaults, twice that with --duration 10.
+# take fresh ones (the run prints how many it used at the end).
 ADD_TARGETS = 800
 FLOOR_ADD = "C floor, add-track requests"
 # The cache-miss rows: list pages over the large collections and these smaller
@@ -416,23 +417,31 @@ def overload_seconds(duration):
 WRITE_SCENARIOS = ["add track (new member)", "create collection", "update collection"]
 
 
+# Writes of the default deployment against one worker: pairs of runs this long,
+# this many pairs per round (see compare_writes).
+WRITE_PAIR_SECONDS = 1
+WRITE_PAIRS_PER_ROUND = 20
+
+
 def write_pairs(rounds):
-    """Pairs of write runs (2 workers, 1 worker) beyond the rounds' own."""
-    return 2 * rounds
+    """Pairs of write runs (the default deployment, one worker) per write scenario."""
+    return WRITE_PAIRS_PER_ROUND * rounds
 
 
 def estimate_seconds(duration, rounds, overload_connections, memory_requests, only=None):
     """About how long bench.py runs (the stacks up and built already)."""
-    overload = 2 * len(overload_connections) * 2 * (overload_seconds(duration) + 2)
+    overload = rounds * 2 * len(overload_connections) * 2 * (overload_seconds(duration) + 2)
+    runs_seconds = write_pairs(rounds) * len(WRITE_SCENARIOS) * 2 * (WRITE_PAIR_SECONDS + 0.2)  # writes, 2 workers and 1
     if only == "overload":
         return 90 + overload
+    if only == "writes":
+        return 90 + runs_seconds
     standard, miss = 8, 2
     runs = rounds * (standard * 3 + miss * 2)  # HTTP: floor, default and one-worker
     runs += rounds * (standard + miss) * 2  # HTTPS: floor and default
     runs += rounds * len(H2_CONFIGS) * 4 * 2  # HTTP/2: floor and default
     runs += rounds * len(METRICS_SCENARIOS) * 2  # metrics on and off
-    runs += write_pairs(rounds) * len(WRITE_SCENARIOS) * 2  # writes: more pairs of 2 workers and 1
-    seconds = runs * (duration + 0.5)
+    seconds = runs * (duration + 0.5) + runs_seconds
     seconds += overload
     # Seeding, growth, reorder; the memory runs at some 10,000 requests a second.
     return seconds + 90 + 25 + 2 * memory_requests / 10_000
@@ -446,7 +455,7 @@ def main():
         parser.add_argument("--rounds", type=int, default=3)
         parser.add_argument("--overload-connections", default="256,1024,2048")
         parser.add_argument("--memory-requests", type=int, default=100_000)
-        parser.add_argument("--only", choices=["overload"])
+        parser.add_argument("--only", choices=["overload", "writes"])
         args = parser.parse_args()
         seconds = estimate_seconds(args.duration, args.rounds, args.overload_connections.split(","), args.memory_requests,
                                    args.only)
@@ -479,7 +488,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--overload-connections", default="256,1024,2048")
-    parser.add_argument("--only", choices=["overload"], help="run only these rows (and their floor runs)")
+    parser.add_argument("--only", choices=["overload", "writes"], help="run only these rows (and their floor runs)")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--command", default="deploy/bench", help="the command line, for the heading")
     parser.add_argument("--out", required=True)
@@ -588,6 +597,24 @@ def main():
             json.dump({"overload": overload, "failures": failures}, handle, indent=2)
         return 1 if failures else 0
 
+    if args.only == "writes":
+        writes = compare_writes(args, scenarios, default, one, run, failures)
+        lines = [f"Writes only, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}; "
+                 f"command: {args.command}; store: {args.store}; default deployment: {args.workers} worker processes "
+                 f"of {args.threads} threads."]
+        lines += write_lines_of(args, writes)
+        lines += ["", "| target | measured | met |", "|---|---:|---|"]
+        lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in write_targets(args, writes)]
+        if failures:
+            lines += ["", "FAILED: unexpected answers:"] + [f"- {failure}" for failure in failures]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        with open(os.path.join(args.out, "results-writes.md"), "w") as handle:
+            handle.write(text)
+        with open(os.path.join(args.out, "results-writes.json"), "w") as handle:
+            json.dump({"writes": writes, "failures": failures}, handle, indent=2)
+        return 1 if failures else 0
+
     # The main tables. Rounds of every scenario, each run right after a floor run
     # of its own: a scenario's ratio is the median of its rounds' ratios to the
     # floor run next to it, so a slow spell of the shared machine (they last
@@ -642,33 +669,12 @@ def main():
     one_rows.append(floor_row(floors["http"], "http"))
     one_rows += [row(name, "http", runs[("one", "http", name)], ratios[("one", "http", name)]) for name in one_worker_scenarios
                  if name != FLOOR_ADD]
-    # Writes of the default deployment against one worker: the pairs of the
-    # rounds (the two runs beside the same floor run) and more pairs, each two
-    # runs back to back, alternating which goes first. Both send every write to
-    # one worker process, so what separates them is the noise of the shared
-    # machine, about 0.1x between two runs of 5 s (docs/performance.md): the
-    # median of three pairs could not tell 1.0x from the 0.95x target.
-    pairs = {name: list(zip(runs[("default", "http", name)], runs[("one", "http", name)])) for name in WRITE_SCENARIOS}
-    extra = write_pairs(args.rounds)
-    for pair_number in range(1, extra + 1):
-        for name, env in scenarios:
-            if name not in WRITE_SCENARIOS:
-                continue
-            log(f"{name}, 2 workers and 1 (http, pair {pair_number} of {extra} beyond the rounds)")
-            sides = [("default", default), ("one", one)]
-            if pair_number % 2 == 0:
-                sides.reverse()
-            results = {}
-            for label, side in sides:
-                results[label] = run(side, "http", name, env)
-                count = unexpected_count(results[label])
-                if count:
-                    failures.append(f"{name} ({label}, write pair {pair_number}): {count} unexpected answers "
-                                    f"{results[label]['statuses']} {results[label]['socket_errors']}")
-            pairs[name].append((results["default"], results["one"]))
-    writes = {name: {"ratio": statistics.median(d["rps"] / o["rps"] for d, o in pair_list),
-                     "pair_ratios": [round(d["rps"] / o["rps"], 3) for d, o in pair_list]}
-              for name, pair_list in pairs.items()}
+    rounds_pairs = {name: [round(d["rps"] / o["rps"], 3) for d, o in zip(runs[("default", "http", name)],
+                                                                       runs[("one", "http", name)])]
+                    for name in WRITE_SCENARIOS}
+    writes = compare_writes(args, scenarios, default, one, run, failures)
+    for name, value in writes.items():
+        value["rounds_pair_ratios"] = rounds_pairs[name]
     cache_notes = {}
     for name, size in miss_sizes.items():
         hits = sum(h for h, _ in cache[name])
@@ -755,7 +761,70 @@ def main():
 
     report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overload, http2, growth, reorder_ms, memory,
            failures)
+    log(f"add track used {state['next_target']} of the {ADD_TARGETS} fresh target collections")
     return 1 if failures else 0
+
+
+def compare_writes(args, scenarios, default, one, run, failures):
+    """The write scenarios on the default deployment against one worker (HTTP), in
+    pairs of short runs back to back: each pair one run of each side, alternating
+    which goes first, the write scenarios taking turns. Both send every write to
+    one worker process (the other worker takes none of them), so what separates
+    them is the shared machine's noise; two runs of 5 s differed by up to 0.5x and
+    nine such pairs could not tell 1.0x from the 0.95x target. Runs of 1 s give
+    about twice the precision for the same time (docs/performance.md, "Writes: many
+    short pairs"). A scenario's ratio: the geometric mean of its pairs' ratios (a
+    ratio and its inverse weigh the same), with its 95% interval."""
+    count = write_pairs(args.rounds)
+    pairs = {name: [] for name in WRITE_SCENARIOS}
+    for pair_number in range(1, count + 1):
+        if pair_number == 1 or pair_number % 10 == 0:
+            log(f"writes, {args.workers} workers and 1: pair {pair_number} of {count} ({WRITE_PAIR_SECONDS} s runs, "
+                f"{', '.join(WRITE_SCENARIOS)})")
+        for name, env in scenarios:
+            if name not in WRITE_SCENARIOS:
+                continue
+            sides = [("default", default), ("one", one)]
+            if pair_number % 2 == 0:
+                sides.reverse()
+            results = {}
+            for label, side in sides:
+                results[label] = run(side, "http", name, env, seconds=WRITE_PAIR_SECONDS)
+                unexpected = unexpected_count(results[label])
+                if unexpected:
+                    failures.append(f"{name} ({label}, write pair {pair_number}): {unexpected} unexpected answers "
+                                    f"{results[label]['statuses']} {results[label]['socket_errors']}")
+            pairs[name].append((results["default"], results["one"]))
+    writes = {}
+    for name, pair_list in pairs.items():
+        logs = [math.log(d["rps"] / o["rps"]) for d, o in pair_list]
+        mean = statistics.mean(logs)
+        spread = 2 * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else float("inf")
+        writes[name] = {"ratio": math.exp(mean), "pairs": len(logs),
+                        "interval": [math.exp(mean - spread), math.exp(mean + spread)],
+                        "median_ratio": statistics.median(math.exp(x) for x in logs),
+                        "default_rps": statistics.median(d["rps"] for d, _ in pair_list),
+                        "one_rps": statistics.median(o["rps"] for _, o in pair_list),
+                        "pair_ratios": [round(d["rps"] / o["rps"], 3) for d, o in pair_list]}
+    return writes
+
+
+def write_lines_of(args, writes):
+    """The write comparison's table."""
+    lines = ["", f"Writes, {args.workers} workers against 1 (HTTP, wrk -t1 -c32): {write_pairs(args.rounds)} pairs of "
+             f"{WRITE_PAIR_SECONDS} s runs per scenario, back to back, alternating which goes first, the scenarios taking "
+             "turns; req/s: the median of a side's runs; ratio: the geometric mean of the pairs' ratios, with its 95% "
+             "interval (two standard errors) and the pairs' median; the rounds' pairs: the two runs beside the same floor "
+             "run in the tables above (not in the ratio).", "",
+             f"| write | {args.workers} workers req/s | 1 worker req/s | ratio | 95% interval | median of pairs "
+             "| the rounds' pairs |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for name, value in writes.items():
+        low, high = value["interval"]
+        rounds_pairs = ", ".join(f"{r:.2f}" for r in value.get("rounds_pair_ratios", [])) or "-"
+        lines.append(f"| {name} | {value['default_rps']:,.0f} | {value['one_rps']:,.0f} | {value['ratio']:.3f} "
+                     f"| {low:.3f}-{high:.3f} | {value['median_ratio']:.3f} | {rounds_pairs} |")
+    return lines
 
 
 def metrics_overhead(args, scenarios, on, off, failures):
@@ -789,44 +858,68 @@ def metrics_overhead(args, scenarios, on, off, failures):
 
 
 def overload_rows(args, default, floor_side, key, base, c, add_env, run, connection_counts, failures):
-    """List tracks and add track at each connection count, each run right after
-    the floor's at the same count (the floor given the same requests for adds),
-    with a /health prober running on its own connection."""
+    """List tracks and add track at each connection count, in rounds: each round a
+    run of the default deployment and one of the floor at the same count (the
+    floor given the same requests for adds), back to back, the floor first in odd
+    rounds; a /health prober runs on its own connection during each. A row: the
+    medians of its rounds (req/s, p50, p99, CPU; x floor: the median of the
+    rounds' ratios), the sums of its errors and the prober's worst. One run of
+    each left the comparison to one spell of the shared machine: the floor's p99
+    at 256 connections was 27.6 ms in one run and 50.3 ms in the next
+    (docs/performance.md, "Overload rows in rounds")."""
     seconds = overload_seconds(args.duration)
     list_env = {"BENCH_PATH": f"{base}/{c['small']}/tracks?limit=50", "BENCH_KEY": key}
     rows = []
     for name, env, floor_env in [("list tracks (10-track, limit 50)", list_env, {"BENCH_PATH": "/v1/music/health"}),
                                  ("add track (new member)", add_env, {**add_env, "BENCH_ANY_BODY": "1"})]:
         for connections in connection_counts:
-            floor_result = None
-            for side, side_env in [(floor_side, floor_env), (default, env)]:
-                log(f"overload: {name} at {connections:,} connections, {side.label} ({seconds} s, wrk --timeout "
-                    f"{OVERLOAD_TIMEOUT_S}s, /health probed every {PROBE_PERIOD_S * 1000:.0f} ms)")
-                error_log_offset = side.error_log_size()
-                prober = Prober(side.http_port)
-                prober.start()
-                try:
-                    result = run(side, "http", name, side_env, connections, OVERLOAD_TIMEOUT_S, seconds)
-                finally:
-                    prober.stop.set()
-                    prober.join()
-                non_2xx = sum(n for status, n in result["statuses"].items() if not str(status).startswith("2"))
-                errors = result["socket_errors"]
-                on_floor = side is floor_side
-                entry = {"scenario": (FLOOR_ADD if "BENCH_ANY_BODY" in side_env else "C floor") if on_floor else name,
-                         "kind": name, "side": side.label, "connections": connections, "rps": result["rps"],
-                         "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
-                         "statuses": result["statuses"], "non_2xx": non_2xx, "timeouts": errors["timeout"],
+            runs = {"floor": [], "default": []}
+            for round_number in range(1, args.rounds + 1):
+                order = [("floor", floor_side, floor_env), ("default", default, env)]
+                if round_number % 2 == 0:
+                    order.reverse()
+                for label, side, side_env in order:
+                    log(f"overload: {name} at {connections:,} connections, {side.label} (round {round_number} of "
+                        f"{args.rounds}, {seconds} s, wrk --timeout {OVERLOAD_TIMEOUT_S}s, /health probed every "
+                        f"{PROBE_PERIOD_S * 1000:.0f} ms)")
+                    error_log_offset = side.error_log_size()
+                    prober = Prober(side.http_port)
+                    prober.start()
+                    try:
+                        result = run(side, "http", name, side_env, connections, OVERLOAD_TIMEOUT_S, seconds)
+                    finally:
+                        prober.stop.set()
+                        prober.join()
+                    result["probe"] = prober.summary()
+                    result["error_log"] = side.error_log_since(error_log_offset)
+                    runs[label].append(result)
+            for label, side, side_env in [("floor", floor_side, floor_env), ("default", default, env)]:
+                results = runs[label]
+                errors = {kind: sum(r["socket_errors"][kind] for r in results) for kind in ["connect", "read", "write",
+                                                                                           "timeout"]}
+                statuses, error_log = {}, {}
+                for result in results:
+                    for status, count in result["statuses"].items():
+                        statuses[status] = statuses.get(status, 0) + count
+                    for kind, count in result["error_log"].items():
+                        error_log[kind] = error_log.get(kind, 0) + count
+                non_2xx = sum(n for status, n in statuses.items() if not str(status).startswith("2"))
+                probes = [r["probe"] for r in results]
+                entry = {"scenario": (FLOOR_ADD if "BENCH_ANY_BODY" in side_env else "C floor") if label == "floor" else name,
+                         "kind": name, "side": side.label, "connections": connections,
+                         "rps": statistics.median(r["rps"] for r in results),
+                         "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
+                         "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
+                         "rounds_p99_ms": [r["p99_us"] / 1000 for r in results],
+                         "ratio": statistics.median(d["rps"] / f["rps"] for d, f in zip(results, runs["floor"])),
+                         "statuses": statuses, "non_2xx": non_2xx, "timeouts": errors["timeout"],
                          "socket_errors": errors["connect"] + errors["read"] + errors["write"],
-                         "probe": prober.summary(), "error_log": side.error_log_since(error_log_offset),
-                         "cpu_us": result["cpu_us"]}
-                if floor_result is None:
-                    floor_result = result
-                    entry["ratio"] = 1.0
-                else:
-                    entry["ratio"] = result["rps"] / floor_result["rps"]
-                if side is default and (non_2xx or errors["timeout"] or entry["socket_errors"]):
-                    failures.append(f"overload {name} at {connections}: {result['statuses']} {errors}")
+                         "probe": {"probes": sum(p["probes"] for p in probes), "failures": sum(p["failures"] for p in probes),
+                                   "max_ms": max(p["max_ms"] for p in probes),
+                                   "p99_ms": statistics.median(p["p99_ms"] for p in probes)},
+                         "error_log": error_log, "cpu_us": median_cpu(results)}
+                if label == "default" and (non_2xx or errors["timeout"] or entry["socket_errors"]):
+                    failures.append(f"overload {name} at {connections}: {statuses} {errors}")
                 rows.append(entry)
     return rows
 
@@ -879,6 +972,12 @@ def main_table(rows):
     return lines
 
 
+def write_targets(args, writes):
+    """The write targets: (name, measured, met) each."""
+    return [(f"{name.split(' (')[0]}: {args.workers} workers >= 0.95x 1 worker (HTTP)", f"{value['ratio']:.2f}x",
+             value["ratio"] >= 0.95) for name, value in writes.items()]
+
+
 def overload_targets(overload):
     """The overload targets: (name, measured, met) each."""
     served = [entry for entry in overload if entry["side"] != "C floor"]
@@ -901,19 +1000,23 @@ def overload_targets(overload):
 def overload_lines(args, overload):
     """The overload table (and nginx's error-log lines of its runs)."""
     lines = ["", f"Overload (default deployment, HTTP): wrk -t1 -cN -d{overload_seconds(args.duration)}s --timeout "
-              f"{OVERLOAD_TIMEOUT_S}s, each run right after the floor's at the same count (the floor given the add-track "
-              f"requests for the add rows); non-2xx: answers other than 2xx; timeouts: no answer within "
+              f"{OVERLOAD_TIMEOUT_S}s, {args.rounds} rounds, each a run of the floor and one of the default deployment at "
+              "the same count back to back, the floor first in odd rounds (the floor given the add-track requests for the "
+              "add rows); a row: the medians of its rounds (x floor: the median of the rounds' ratios), its rounds' p99s, "
+              "errors summed over its rounds, the prober's p99 the median and its max the worst of its rounds; "
+              f"non-2xx: answers other than 2xx; timeouts: no answer within "
               f"{OVERLOAD_TIMEOUT_S} s; socket errors: wrk's connect, read and write errors. /health probe: one GET every "
               f"{PROBE_PERIOD_S * 1000:.0f} ms on a connection of its own from {PROBE_SOURCE}, through the same nginx.", "",
-              "| scenario | connections | req/s | p50 ms | p99 ms | x floor | non-2xx | timeouts | socket errors "
-              "| /health probe p99 ms | max ms | CPU us/req: workers | nginx | wrk |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| scenario | connections | req/s | p50 ms | p99 ms | rounds' p99 ms | x floor | non-2xx | timeouts "
+              "| socket errors | /health probe p99 ms | max ms | CPU us/req: workers | nginx | wrk |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e in overload:
         probe = e["probe"]
         cpu = e["cpu_us"]
         failed = f" ({probe['failures']} failed)" if probe["failures"] else ""
+        rounds_p99 = ", ".join(f"{p99:.0f}" for p99 in e["rounds_p99_ms"])
         lines.append(f"| {e['scenario']} | {e['connections']:,} | {e['rps']:,.0f} | {e['p50_ms']:.2f} | {e['p99_ms']:.2f} "
-                     f"| {e['ratio']:.2f} | {e['non_2xx']:,} | {e['timeouts']:,} | {e['socket_errors']:,} "
+                     f"| {rounds_p99} | {e['ratio']:.2f} | {e['non_2xx']:,} | {e['timeouts']:,} | {e['socket_errors']:,} "
                      f"| {probe['p99_ms']:.1f} | {probe['max_ms']:.1f}{failed} "
                      f"| {cpu['worker']:.0f} | {cpu['nginx']:.0f} | {cpu['client']:.0f} |")
     logged = [(e, kind, count) for e in overload for kind, count in e["error_log"].items()]
@@ -940,9 +1043,7 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overloa
         ("add track >= 0.5x floor (HTTP)", f"{ratio('add track (new member)'):.2f}x", ratio("add track (new member)") >= 0.5),
         ("create >= 0.5x floor (HTTP)", f"{ratio('create collection'):.2f}x", ratio("create collection") >= 0.5),
     ]
-    for name, value in writes.items():
-        targets.append((f"{name.split(' (')[0]}: {args.workers} workers >= 0.95x 1 worker (HTTP)", f"{value['ratio']:.2f}x",
-                        value["ratio"] >= 0.95))
+    targets += write_targets(args, writes)
     targets += [(f"{row['scenario']}: metrics on >= {METRICS_MIN_RATIO}x off (HTTP)", f"{row['ratio']:.3f}x",
                  row["ratio"] >= METRICS_MIN_RATIO) for row in metrics]
     targets += overload_targets(overload)
@@ -977,12 +1078,7 @@ def report(args, rows, one_rows, writes, cache_notes, capacity, metrics, overloa
     lines += ["", f"One worker ({args.threads} threads: MUSIC_WORKERS=1, the same database; HTTP; each run beside the same "
               "floor run as the default deployment's, before it in odd rounds and after it in even ones).", ""]
     lines += main_table(one_rows)
-    pair_count = args.rounds + write_pairs(args.rounds)
-    lines += ["", f"Writes, {args.workers} workers against 1, HTTP, median of {pair_count} pairs ({args.rounds} of the rounds: "
-              f"the two runs beside the same floor run; then {write_pairs(args.rounds)} more, two runs back to back, "
-              f"alternating which goes first): "
-              + ", ".join(f"{name} {value['ratio']:.2f}x ({', '.join(f'{r:.2f}' for r in value['pair_ratios'])})"
-                          for name, value in writes.items()) + "."]
+    lines += write_lines_of(args, writes)
     lines += ["", f"Metrics on (the default deployment above) and off (the same deployment with MUSIC_METRICS=off, on "
               f"the same database behind the same nginx configuration), HTTP, {args.rounds} rounds alternating which side "
               "runs first; on/off: the ratio of the sides' median req/s; worker CPU: all the worker processes'.", "",
