@@ -89,6 +89,10 @@ KEEPALIVE_TIMEOUT=${MUSIC_KEEPALIVE_TIMEOUT:-20}
 METRICS_LISTEN=${MUSIC_METRICS_LISTEN:-127.0.0.1:9180}
 METRICS_ALLOW=${MUSIC_METRICS_ALLOW:-}
 METRICS_UPSTREAMS=${MUSIC_METRICS_UPSTREAMS:-}
+# nginx's worker processes (worker_processes): each keeps its own idle upstream
+# connections (UPSTREAM_KEEPALIVE, below). The Debian package's site runs under
+# Debian's own nginx.conf, whose worker_processes applies there.
+NGINX_WORKER_PROCESSES=2
 # Descriptors per nginx worker: 65536, or the hard limit nginx starts under when
 # lower (raising it beyond fails and logs an alert on every start).
 NGINX_NOFILE=$(ulimit -Hn)
@@ -153,14 +157,14 @@ WORKER_BACKLOG=4096
 # (below), its backlog and its database files.
 WORKER_NOFILE=65536
 # Idle kept-alive connections each nginx worker process keeps to the workers
-# (upstream keepalive; reads, and writes apart). A worker parks an idle connection
+# (upstream keepalive; reads and the health lanes UPSTREAM_KEEPALIVE, writes apart). A worker parks an idle connection
 # (KeptAliveConnections.park): it holds a descriptor, no thread. With fewer than
 # the upstream connections in flight under load, nginx closes the surplus after
 # each burst of answers and opens new ones for the next requests: at 2,048 client
 # connections and 16, nearly half of the requests came on a new connection (an
 # accept, an epoll registration and a close each), and the workers spent twice
 # the CPU per request (docs/performance.md, "Overload"). With MUSIC_KEPT_ALIVE=bind each idle one
-# holds a worker thread, so (16 + 8) x worker_processes (2) stays below --threads.
+# holds a worker thread, so (16 + 8) x NGINX_WORKER_PROCESSES stays below --threads.
 if [ "${MUSIC_KEPT_ALIVE:-park}" = bind ]; then
     UPSTREAM_KEEPALIVE=16 WRITER_KEEPALIVE=8
 else
@@ -329,7 +333,7 @@ render_nginx() {
             -e "s|@NGINX_TEMP@|$temp|g" -e "s|@STATIC@|$static|g" \
             -e "s|@STYLESHEET_SHA256@|$(sha256sum "$ROOT/nginx/static/shared-page.css" | cut -d' ' -f1)|g" \
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
-            -e "s|@NOFILE@|$NGINX_NOFILE|g" \
+            -e "s|@NOFILE@|$NGINX_NOFILE|g" -e "s|@NGINX_WORKER_PROCESSES@|$NGINX_WORKER_PROCESSES|g" \
             -e "s|@UPSTREAM_KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" -e "s|@WRITER_KEEPALIVE@|$WRITER_KEEPALIVE|g" \
             -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \
             -e "s|@METRICS_LOCATIONS@|$METRICS_LOCATIONS|g" \
@@ -418,9 +422,10 @@ start_worker() {
     local index=$1 socket hard needed
     socket=$(worker_socket "$index")
     rm -f "$VAR/run/stopping"
-    # What a worker may need: nginx's idle connections to it (2 processes, both
-    # pools), as many in flight (its backlog) and room for its own files.
-    hard=$(ulimit -Hn) needed=$((2 * (UPSTREAM_KEEPALIVE + WRITER_KEEPALIVE) + WORKER_BACKLOG + 1024))
+    # What a worker may need: nginx's idle connections to it (each nginx process:
+    # reads, writes and its health lane), as many in flight (its backlog) and room
+    # for its own files.
+    hard=$(ulimit -Hn) needed=$((NGINX_WORKER_PROCESSES * (2 * UPSTREAM_KEEPALIVE + WRITER_KEEPALIVE) + WORKER_BACKLOG + 1024))
     if [ "$index" = 1 ] && [ "$hard" != unlimited ] && [ "$hard" -lt "$needed" ]; then
         say "warning: the workers may open $hard descriptors (ulimit -Hn), fewer than the $needed they may need under load: accept would then fail"
     fi

@@ -56,6 +56,10 @@ package final class FastCGIServer: Sendable {
         package var connectionIOTimeoutSeconds: Int32?
         /// How kept-alive connections wait between requests.
         package var keptAlive: KeptAliveConnections
+        /// At most one `malloc_trim` per this many milliseconds (see `trimAfterBytes`).
+        package var trimIntervalMilliseconds: Int64
+        /// The monotonic clock that interval is measured on, in milliseconds (tests set their own).
+        package var trimClock: @Sendable () -> Int64
 
         package init(
             socket: ListeningSocket = .inherited,
@@ -66,7 +70,9 @@ package final class FastCGIServer: Sendable {
             peers: PeerPolicy? = nil,
             tcpTimeouts: TCPConnectionTimeouts = .standard,
             connectionIOTimeoutSeconds: Int32? = nil,
-            keptAlive: KeptAliveConnections = .park
+            keptAlive: KeptAliveConnections = .park,
+            trimIntervalMilliseconds: Int64 = 2_000,
+            trimClock: @escaping @Sendable () -> Int64 = { Int64(monotonicSeconds() * 1000) }
         ) {
             self.socket = socket
             self.threads = threads
@@ -77,6 +83,8 @@ package final class FastCGIServer: Sendable {
             self.tcpTimeouts = tcpTimeouts
             self.connectionIOTimeoutSeconds = connectionIOTimeoutSeconds
             self.keptAlive = keptAlive
+            self.trimIntervalMilliseconds = trimIntervalMilliseconds
+            self.trimClock = trimClock
         }
     }
 
@@ -138,6 +146,9 @@ package final class FastCGIServer: Sendable {
 
     /// Connections parked now (`KeptAliveConnections.park`; 0 otherwise), for tests.
     package var parkedConnections: Int { park.withLock { $0?.parkedCount ?? 0 } }
+
+    /// `malloc_trim` calls so far (`trimIfDue`), for tests.
+    package var mallocTrims: Int { trims.load(ordering: .relaxed) }
 
     /// Opens the socket, starts the threads and blocks until `shutdown()` has been
     /// called and the in-flight requests have finished (or the drain timeout passed).
@@ -401,28 +412,29 @@ package final class FastCGIServer: Sendable {
     /// (bodies of some 200 KiB, decoded into arrays and strings) left the worker
     /// 3.5 MiB larger, 4.1 MiB of which `malloc_trim` returned (docs/performance.md,
     /// "The writer's page cache"). Small requests reuse what they free.
+    /// At most one trim per `Configuration.trimIntervalMilliseconds`, by
+    /// whichever thread finishes a request once it is due: a trim walks every malloc
+    /// arena, taking each one's lock, for milliseconds, and large requests can come
+    /// back to back (anyone may send a large body before the key is checked).
     static let trimAfterBytes = 128 * 1024
-    /// At most one trim per this many milliseconds, by whichever thread finishes a
-    /// request once it is due: a trim walks every malloc arena, taking each one's
-    /// lock, for milliseconds, and large requests can come back to back (anyone may
-    /// send a large body before the key is checked).
-    static let trimIntervalMilliseconds: Int64 = 2_000
     /// A large request ended since the last trim.
     private let trimPending = Atomic<Bool>(false)
     private let lastTrimAt = Atomic<Int64>(Int64.min / 2)
+    private let trims = Atomic<Int>(0)
 
     /// After a request: notes a large one, and trims if one is pending and the
     /// interval has passed (one thread wins the turn).
     private func trimIfDue(afterLarge large: Bool) {
         if large { trimPending.store(true, ordering: .relaxed) }
         guard trimPending.load(ordering: .relaxed) else { return }
-        let now = Int64(monotonicSeconds() * 1000)
+        let now = configuration.trimClock()
         let last = lastTrimAt.load(ordering: .relaxed)
-        guard now - last >= Self.trimIntervalMilliseconds,
+        guard now - last >= configuration.trimIntervalMilliseconds,
               lastTrimAt.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
         else { return }
         trimPending.store(false, ordering: .relaxed)
         _ = music_malloc_trim()
+        trims.add(1, ordering: .relaxed)
     }
 
     /// Answers the request; true if it was large (`trimAfterBytes`): the caller
@@ -430,18 +442,18 @@ package final class FastCGIServer: Sendable {
     /// parked again (a trim takes milliseconds; done before, it delayed a
     /// reorder's answer by 17 ms).
     private func handle(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
-        var bodyBytes = 0
-        let answered = respond(to: request, bodyBytes: &bodyBytes)
-        return bodyBytes + answered >= Self.trimAfterBytes
+        let (body, answer) = respond(to: request)
+        return body + answer >= Self.trimAfterBytes
     }
 
-    /// Reads the request, answers it; returns the bytes of the answer.
-    private func respond(to request: UnsafeMutablePointer<FCGX_Request>, bodyBytes: inout Int) -> Int {
+    /// Reads the request, answers it; returns the bytes of the body read and of the answer.
+    private func respond(to request: UnsafeMutablePointer<FCGX_Request>) -> (body: Int, answer: Int) {
         let parameters = CGIParameters(envp: request.pointee.envp)
         let requestID = parameters.requestID
         guard let head = parameters.httpRequest(requestID: requestID) else {
-            return write(responder.respondToMalformedRequest(requestID: requestID), to: request)
+            return (0, write(responder.respondToMalformedRequest(requestID: requestID), to: request))
         }
+        var bodyBytes = 0
         let response: FastCGIResponse
         switch parameters.contentLength {
         case .invalid:
@@ -467,7 +479,7 @@ package final class FastCGIServer: Sendable {
                 response = responder.respond(to: head, body: body)
             }
         }
-        return write(response, to: request)
+        return (bodyBytes, write(response, to: request))
     }
 
     /// Reads until `limit` bytes or the end of the stream, whichever comes first:

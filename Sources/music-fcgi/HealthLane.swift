@@ -16,8 +16,9 @@ import CoreMetrics
 /// but it never waits for a request thread. What it does not say: how long an API
 /// request would wait (the metrics endpoint's backlog and busy gauges do).
 enum HealthLane {
-    /// Two: one probe in progress never holds up another (nginx opens one
-    /// connection per probe here, see nginx.conf.template's music_health).
+    /// Two: one probe in progress never holds up another (nginx keeps idle
+    /// connections here, see nginx.conf.template's music_health: parked, they
+    /// hold no thread).
     static let threads = 2
     /// Whatever nginx sends here is served only if it is this path.
     static let path = "/v1/music/health"
@@ -29,10 +30,13 @@ enum HealthLane {
     static func server(socket: String, api: MusicAPI, requestServer: FastCGIServer) -> FastCGIServer {
         api.setWorkerLiveness { requestServer.isMakingProgress(stalledAfterSeconds: stalledAfterSeconds) }
         return FastCGIServer(
-            // bind: a thread reads each connection, so the I/O timeout closes a peer
-            // that connects and sends nothing (nginx keeps no connection here).
+            // park: nginx's idle kept-alive connections wait in the epoll set, not on a
+            // thread; a thread reads a connection only once a request is arriving on
+            // it, and the I/O timeout bounds how long a peer that stops sending
+            // holds it. One connection per probe (bind, no keepalive) answered half
+            // as many a second (docs/performance.md, "Health lane").
             configuration: .init(socket: .unix(path: socket), threads: threads, maxBodyBytes: 0, backlog: 64,
-                                 drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2, keptAlive: .bind),
+                                 drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2, keptAlive: .park),
             responder: HealthLaneResponder(api: api),
             logger: Logger(label: "music.health"),
             // The worker loop's figures are the request server's (the same labels).

@@ -174,3 +174,26 @@ def document_section(path, title):
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start:end if end >= 0 else len(text)]
+
+
+def test_bench_duration_is_the_estimate():
+    """How long deploy/bench takes with the defaults, where README, docs/performance.md
+    and deploy/bench say it, is what deploy/kit/bench.py --estimate prints."""
+    estimate = subprocess.run(["python3", str(ROOT / "deploy" / "kit" / "bench.py"), "--estimate"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    places = {
+        "README.md": r"`deploy/bench` \(about (\d+) minutes\)",
+        "docs/performance.md": r"about (\d+) minutes with the defaults",
+        "deploy/bench": r"about (\d+) minutes with the defaults",
+    }
+    for name, pattern in places.items():
+        said = re.findall(pattern, re.sub(r"\s*\n#?\s*", " ", (ROOT / name).read_text()))
+        assert said == [estimate], f"{name}: {said}, the estimate is {estimate}"
+
+
+def test_nginx_worker_processes_are_the_same_everywhere():
+    """deploy/lib.sh's NGINX_WORKER_PROCESSES (rendered into nginx.conf) and the
+    figure docs/operations.md gives."""
+    lib = re.search(r"^NGINX_WORKER_PROCESSES=(\d+)$", (ROOT / "deploy" / "lib.sh").read_text(), re.M).group(1)
+    said = re.findall(r"(\d+) nginx worker processes", re.sub(r"\s+", " ", (ROOT / "docs" / "operations.md").read_text()))
+    assert said == [lib]

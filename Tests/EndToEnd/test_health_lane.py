@@ -8,12 +8,13 @@ import os
 import pytest
 import pathlib
 import re
+import signal
 import socket
 import struct
 import subprocess
 import time
 
-from metrics_support import lib_settings
+from metrics_support import ROOT, lib_settings
 
 RUN_DIR = pathlib.Path(os.environ["MUSIC_RUN_DIR"])
 QUEUED = 32
@@ -168,6 +169,20 @@ def test_nginx_sends_health_to_the_health_sockets_with_the_request_sockets_as_ba
     assert re.findall(r"server (\S+?);", health) == ["10.0.0.11:9000", "10.0.0.12:9000"]
 
 
+def nginx_workers(master):
+    """The pids of nginx's worker processes (the master's children)."""
+    children = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                children.add(int(entry))
+    return children
+
+
 @pytest.mark.stops_workers
 def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(stack):
     """An executable older than the lane (mid-upgrade) has no health socket: nginx
@@ -177,9 +192,19 @@ def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(
     lanes = sorted((RUN_DIR / "metrics").glob("health-*.sock"))
     assert lanes, "no health socket"
     moved = [(lane, lane.with_name(lane.name + ".away")) for lane in lanes]
+    master = stack.pid("nginx")
+    before = nginx_workers(master)
     try:
         for lane, away in moved:
             lane.rename(away)
+        # nginx keeps idle connections to the lanes (keepalive), which the rename
+        # leaves working: reload it, so that its new workers, holding none, meet
+        # sockets that are not there, as after an upgrade to an executable without
+        # a lane. The old workers close their listening sockets at once.
+        os.kill(master, signal.SIGHUP)
+        processes = int(subprocess.run(["bash", "-c", f'source "{ROOT}/deploy/lib.sh" && echo "$NGINX_WORKER_PROCESSES"'],
+                                       capture_output=True, text=True, check=True).stdout)
+        assert wait_for(lambda: len(nginx_workers(master) - before) >= processes)
         # The backups answer in the same request: not one 502 (with 2 tries, the
         # first probe each nginx worker sent was one).
         statuses = [requests.get(f"{stack.https}/v1/music/health", verify=stack.cert, timeout=5).status_code

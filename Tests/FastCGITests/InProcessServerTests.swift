@@ -85,15 +85,19 @@ final class InProcessServer {
     private var stopped = false
 
     init(threads: Int = 4, maxBodyBytes: Int = 1 << 20, drainTimeoutSeconds: Double = 3,
-         connectionIOTimeoutSeconds: Int32? = nil, keptAlive: KeptAliveConnections = .park) throws {
+         connectionIOTimeoutSeconds: Int32? = nil, keptAlive: KeptAliveConnections = .park,
+         trimIntervalMilliseconds: Int64? = nil, trimClock: (@Sendable () -> Int64)? = nil) throws {
         directory = "/tmp/fastcgi-inprocess-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/server.sock"
         responder = StubResponder()
+        var configuration = FastCGIServer.Configuration(
+            socket: .unix(path: socketPath), threads: threads, maxBodyBytes: maxBodyBytes, drainTimeoutSeconds: drainTimeoutSeconds,
+            connectionIOTimeoutSeconds: connectionIOTimeoutSeconds, keptAlive: keptAlive)
+        if let trimIntervalMilliseconds { configuration.trimIntervalMilliseconds = trimIntervalMilliseconds }
+        if let trimClock { configuration.trimClock = trimClock }
         server = FastCGIServer(
-            configuration: .init(socket: .unix(path: socketPath), threads: threads, maxBodyBytes: maxBodyBytes,
-                                 drainTimeoutSeconds: drainTimeoutSeconds, connectionIOTimeoutSeconds: connectionIOTimeoutSeconds,
-                                 keptAlive: keptAlive),
+            configuration: configuration,
             responder: responder,
             logger: Logger(label: "fastcgi-test") { _ in SwiftLogNoOpLogHandler() })
         let (server, runEnd) = (server, runEnd)
@@ -240,6 +244,60 @@ struct InProcessServerTests {
         #expect(short.body == body)
         let long = try stack.client().request(Self.params("POST", "/echo", contentLength: "200"), body: body)
         #expect(long.body == Array(body.prefix(200)))
+    }
+
+    // MARK: Memory after large requests
+
+    @Test("a request whose body and answer reach 128 KiB is followed by one malloc_trim, smaller ones by none, and no second within the interval",
+          arguments: [KeptAliveConnections.park, .bind])
+    func trimAfterLargeRequests(mode: KeptAliveConnections) throws {
+        // One thread: it trims (or not) before it takes the next request, so each
+        // answer below comes after the previous request's trim.
+        let stack = try InProcessServer(threads: 1, keptAlive: mode, trimIntervalMilliseconds: 3_600_000)
+        let client = try stack.client()
+        func echo(_ bytes: Int) throws -> Int {
+            try client.request(Self.params("POST", "/echo", contentLength: String(bytes)), body: StubResponder.pattern(bytes),
+                               keepConnection: true).status
+        }
+        #expect(try echo(60 * 1024) == 200)  // 60 KiB in and out: under 128 KiB
+        #expect(try echo(60 * 1024) == 200)
+        #expect(stack.server.mallocTrims == 0)
+        #expect(try echo(64 * 1024) == 200)  // 64 KiB in and out
+        #expect(try echo(10) == 200)
+        #expect(stack.server.mallocTrims == 1)
+        #expect(try client.request(Self.params("GET", "/big?n=200000"), keepConnection: true).status == 200)
+        #expect(try echo(10) == 200)
+        #expect(stack.server.mallocTrims == 1)
+    }
+
+    @Test("a large request within the interval of the last trim is trimmed by the first request after the interval, and nothing more")
+    func trimLaterWhenDue() throws {
+        final class ManualClock: Sendable {
+            let milliseconds = Mutex<Int64>(10_000)
+            func advance(_ by: Int64) { milliseconds.withLock { $0 += by } }
+        }
+        let clock = ManualClock()
+        let stack = try InProcessServer(threads: 1, trimIntervalMilliseconds: 1_000,
+                                        trimClock: { clock.milliseconds.withLock { $0 } })
+        let client = try stack.client()
+        func get(_ path: String) throws -> Int { try client.request(Self.params("GET", path), keepConnection: true).status }
+        // One thread: each answer below comes after the previous request's trim (or its absence).
+        #expect(try get("/big?n=200000") == 200)
+        #expect(try get("/small") == 200)
+        #expect(stack.server.mallocTrims == 1)
+        clock.advance(100)
+        #expect(try get("/big?n=200000") == 200)
+        #expect(try get("/small") == 200)
+        #expect(try get("/small") == 200)
+        #expect(stack.server.mallocTrims == 1)
+        clock.advance(1_000)
+        #expect(try get("/small") == 200)  // due: this one trims after its answer
+        #expect(try get("/small") == 200)
+        #expect(stack.server.mallocTrims == 2)
+        clock.advance(5_000)
+        #expect(try get("/small") == 200)  // nothing pending
+        #expect(try get("/small") == 200)
+        #expect(stack.server.mallocTrims == 2)
     }
 
     // MARK: Keep-alive
