@@ -157,18 +157,23 @@ WORKER_BACKLOG=4096
 # (below), its backlog and its database files.
 WORKER_NOFILE=65536
 # Idle kept-alive connections each nginx worker process keeps to the workers
-# (upstream keepalive; reads and the health lanes UPSTREAM_KEEPALIVE, writes apart). A worker parks an idle connection
-# (KeptAliveConnections.park): it holds a descriptor, no thread. With fewer than
+# (upstream keepalive; reads, writes and health apart). A worker parks an idle
+# connection (KeptAliveConnections.park): it holds a descriptor, no thread. With fewer than
 # the upstream connections in flight under load, nginx closes the surplus after
 # each burst of answers and opens new ones for the next requests: at 2,048 client
 # connections and 16, nearly half of the requests came on a new connection (an
 # accept, an epoll registration and a close each), and the workers spent twice
-# the CPU per request (docs/performance.md, "Overload"). With MUSIC_KEPT_ALIVE=bind each idle one
-# holds a worker thread, so (16 + 8) x NGINX_WORKER_PROCESSES stays below --threads.
+# the CPU per request (docs/performance.md, "Overload"). Health (music_health, each
+# worker's health lane, which parks its connections too) needs few: a probe at a
+# time, or a benchmark's 32 connections over the nginx processes; one connection
+# per probe had halved its rate (docs/performance.md, "Health lane"). With
+# MUSIC_KEPT_ALIVE=bind each idle one holds a worker thread (the lane's backups
+# and MUSIC_UPSTREAMS are request sockets), so (16 + 8 + 2) x NGINX_WORKER_PROCESSES
+# stays below --threads.
 if [ "${MUSIC_KEPT_ALIVE:-park}" = bind ]; then
-    UPSTREAM_KEEPALIVE=16 WRITER_KEEPALIVE=8
+    UPSTREAM_KEEPALIVE=16 WRITER_KEEPALIVE=8 HEALTH_KEEPALIVE=2
 else
-    UPSTREAM_KEEPALIVE=1024 WRITER_KEEPALIVE=1024
+    UPSTREAM_KEEPALIVE=1024 WRITER_KEEPALIVE=1024 HEALTH_KEEPALIVE=64
 fi
 
 worker_socket() { printf '%s/worker-%s.sock' "$RUN_DIR" "$1"; }
@@ -179,8 +184,9 @@ worker_metrics_socket() { printf '%s/metrics/worker-%s.sock' "$RUN_DIR" "$1"; }
 # (music-fcgi --health-socket), in the same folder as the metrics sockets (the
 # folder the workers create their sockets in), reached by nginx's music_health.
 worker_health_socket() { printf '%s/metrics/health-%s.sock' "$RUN_DIR" "$1"; }
-# off: health goes to the request sockets, behind the queued requests (deploy/bench's
-# C floor, which has no health socket, sets it after sourcing this file).
+# off: health goes to the request sockets (music_workers, as any read), behind the
+# queued requests (deploy/bench's C floor, which has no health socket, sets it after
+# sourcing this file).
 HEALTH_LANE=on
 
 # The folder of the metrics sockets. Unlike the request sockets, which spawn-fcgi
@@ -335,6 +341,8 @@ render_nginx() {
             -e "s|@CLIENT_TIMEOUT@|$CLIENT_TIMEOUT|g" -e "s|@KEEPALIVE_TIMEOUT@|$KEEPALIVE_TIMEOUT|g" \
             -e "s|@NOFILE@|$NGINX_NOFILE|g" -e "s|@NGINX_WORKER_PROCESSES@|$NGINX_WORKER_PROCESSES|g" \
             -e "s|@UPSTREAM_KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" -e "s|@WRITER_KEEPALIVE@|$WRITER_KEEPALIVE|g" \
+            -e "s|@HEALTH_KEEPALIVE@|$HEALTH_KEEPALIVE|g" \
+            -e "s|@HEALTH@|$([ "$HEALTH_LANE" = off ] && echo music_workers || echo music_health)|g" \
             -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_GEO@|$METRICS_GEO|g" \
             -e "s|@METRICS_LOCATIONS@|$METRICS_LOCATIONS|g" \
             "$file" > "$output/$name"
@@ -425,7 +433,8 @@ start_worker() {
     # What a worker may need: nginx's idle connections to it (each nginx process:
     # reads, writes and its health lane), as many in flight (its backlog) and room
     # for its own files.
-    hard=$(ulimit -Hn) needed=$((NGINX_WORKER_PROCESSES * (2 * UPSTREAM_KEEPALIVE + WRITER_KEEPALIVE) + WORKER_BACKLOG + 1024))
+    hard=$(ulimit -Hn)
+    needed=$((NGINX_WORKER_PROCESSES * (UPSTREAM_KEEPALIVE + WRITER_KEEPALIVE + HEALTH_KEEPALIVE) + WORKER_BACKLOG + 1024))
     if [ "$index" = 1 ] && [ "$hard" != unlimited ] && [ "$hard" -lt "$needed" ]; then
         say "warning: the workers may open $hard descriptors (ulimit -Hn), fewer than the $needed they may need under load: accept would then fail"
     fi

@@ -23,7 +23,7 @@ struct MusicFCGI: ParsableCommand {
             free thread takes whichever connection has a request first. With
             MUSIC_KEPT_ALIVE=bind (libfcgi's way, kept to compare) each idle one holds a
             thread: keep --threads above `keepalive` x nginx worker processes plus the
-            requests in flight (the shipped nginx config: (16 + 8) x 2 = 48).
+            requests in flight (the shipped nginx config: (16 + 8 + 2) x 2 = 52).
             """,
         version: musicCollectionsVersion
     )

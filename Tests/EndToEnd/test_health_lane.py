@@ -14,9 +14,14 @@ import struct
 import subprocess
 import time
 
+from edge_client import get
+from log_wait import records
 from metrics_support import ROOT, lib_settings
 
 RUN_DIR = pathlib.Path(os.environ["MUSIC_RUN_DIR"])
+# The fallback test's probes come from this address (edge_client: loopback
+# sources of their own), to find them in nginx's access log.
+PROBE_SOURCE = "127.0.0.97"
 QUEUED = 32
 
 
@@ -198,18 +203,25 @@ def test_health_falls_back_to_the_request_sockets_when_no_health_socket_answers(
         for lane, away in moved:
             lane.rename(away)
         # nginx keeps idle connections to the lanes (keepalive), which the rename
-        # leaves working: reload it, so that its new workers, holding none, meet
-        # sockets that are not there, as after an upgrade to an executable without
-        # a lane. The old workers close their listening sockets at once.
+        # leaves working: reload it and wait for its old workers to be gone, so that
+        # the new ones, holding none, meet sockets that are not there, as after an
+        # upgrade to an executable without a lane.
         os.kill(master, signal.SIGHUP)
         processes = int(subprocess.run(["bash", "-c", f'source "{ROOT}/deploy/lib.sh" && echo "$NGINX_WORKER_PROCESSES"'],
                                        capture_output=True, text=True, check=True).stdout)
-        assert wait_for(lambda: len(nginx_workers(master) - before) >= processes)
+        assert wait_for(lambda: not nginx_workers(master) & before and len(nginx_workers(master)) >= processes), \
+            f"nginx's workers before the reload {sorted(before)}, now {sorted(nginx_workers(master))}"
         # The backups answer in the same request: not one 502 (with 2 tries, the
         # first probe each nginx worker sent was one).
-        statuses = [requests.get(f"{stack.https}/v1/music/health", verify=stack.cert, timeout=5).status_code
-                    for _ in range(12)]
+        statuses = [get(stack, "/v1/music/health", PROBE_SOURCE)[0] for _ in range(12)]
         assert statuses == [200] * 12, statuses
+        # And they were the ones that answered: the last server each probe tried is
+        # a request socket.
+        log = stack.var / "log" / "nginx-access.log"
+        probes = lambda: [r for r in records(log) if r.get("client") == PROBE_SOURCE and r.get("path") == "/v1/music/health"]
+        assert wait_for(lambda: len(probes()) >= 12), probes()
+        answered_by = [r["upstream_addr"].split(", ")[-1] for r in probes()]
+        assert all(re.search(r"/worker-\d+\.sock$", address) for address in answered_by), answered_by
     finally:
         for lane, away in moved:
             away.rename(lane)
