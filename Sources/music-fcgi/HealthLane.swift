@@ -32,9 +32,11 @@ enum HealthLane {
         return FastCGIServer(
             // park: nginx's idle kept-alive connections wait in the epoll set, not on a
             // thread; a thread reads a connection only once a request is arriving on
-            // it, and the I/O timeout bounds how long a peer that stops sending
-            // holds it. One connection per probe (bind, no keepalive) answered half
-            // as many a second (docs/performance.md, "Health lane").
+            // it, and the I/O timeout bounds each read of a peer that stops sending.
+            // A connection that never sends stays parked (a descriptor, no thread)
+            // until its peer closes it; the socket (0660) admits the worker's user and group.
+            // One connection per probe (bind, no keepalive) answered half as many a
+            // second (docs/performance.md, "Health lane").
             configuration: .init(socket: .unix(path: socket), threads: threads, maxBodyBytes: 0, backlog: 64,
                                  drainTimeoutSeconds: 1, connectionIOTimeoutSeconds: 2, keptAlive: .park),
             responder: HealthLaneResponder(api: api),

@@ -594,43 +594,28 @@ def main():
                 cache[name].append((counts_after[0] - counts_before[0], counts_after[1] - counts_before[1]))
         return result
 
-    if args.only == "overload":
-        overload = overload_rows(args, default, floor_side, key, base, c, add_env, run, overload_connections, failures)
-        lines = [f"Overload rows only, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}; "
+    if args.only:
+        # Only the overload rows, or only the write comparison: their table, the
+        # add targets used and their targets, into results-<kind>.md and .json.
+        if args.only == "overload":
+            measured = overload_rows(args, default, floor_side, key, base, c, add_env, run, overload_connections, failures)
+            body, targets, heading = overload_lines(args, measured), overload_targets(measured), "Overload rows only"
+        else:
+            measured = compare_writes(args, scenarios, default, one, run, failures)
+            body, targets, heading = write_lines_of(args, measured), write_targets(args, measured), "Writes only"
+        lines = [f"{heading}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}; "
                  f"command: {args.command}; store: {args.store}; default deployment: {args.workers} worker processes "
                  f"of {args.threads} threads."]
-        lines += overload_lines(args, overload)
-        lines += ["", targets_used(state, data)]
-        lines += ["", "| target | measured | met |", "|---|---:|---|"]
-        lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in overload_targets(overload)]
+        lines += body + ["", targets_used(state, data), "", "| target | measured | met |", "|---|---:|---|"]
+        lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets]
         if failures:
             lines += ["", "FAILED: unexpected answers:"] + [f"- {failure}" for failure in failures]
         text = "\n".join(lines) + "\n"
         print(text)
-        with open(os.path.join(args.out, "results-overload.md"), "w") as handle:
+        with open(os.path.join(args.out, f"results-{args.only}.md"), "w") as handle:
             handle.write(text)
-        with open(os.path.join(args.out, "results-overload.json"), "w") as handle:
-            json.dump({"overload": overload, "add_targets": targets_used(state, data), "failures": failures}, handle,
-                      indent=2)
-        return 1 if failures else 0
-
-    if args.only == "writes":
-        writes = compare_writes(args, scenarios, default, one, run, failures)
-        lines = [f"Writes only, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {args.machine}; "
-                 f"command: {args.command}; store: {args.store}; default deployment: {args.workers} worker processes "
-                 f"of {args.threads} threads."]
-        lines += write_lines_of(args, writes)
-        lines += ["", targets_used(state, data)]
-        lines += ["", "| target | measured | met |", "|---|---:|---|"]
-        lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in write_targets(args, writes)]
-        if failures:
-            lines += ["", "FAILED: unexpected answers:"] + [f"- {failure}" for failure in failures]
-        text = "\n".join(lines) + "\n"
-        print(text)
-        with open(os.path.join(args.out, "results-writes.md"), "w") as handle:
-            handle.write(text)
-        with open(os.path.join(args.out, "results-writes.json"), "w") as handle:
-            json.dump({"writes": writes, "add_targets": targets_used(state, data), "failures": failures}, handle,
+        with open(os.path.join(args.out, f"results-{args.only}.json"), "w") as handle:
+            json.dump({args.only: measured, "add_targets": targets_used(state, data), "failures": failures}, handle,
                       indent=2)
         return 1 if failures else 0
 
