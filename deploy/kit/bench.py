@@ -123,10 +123,16 @@ def cache_capacity():
     return int(match.group(1))
 
 
+def targets_taken(adds, connections):
+    """Fresh target collections an add run takes: its adds and the one still in
+    flight on each connection when wrk stops, TRACKS to a collection, and the
+    next run starts on the collection after."""
+    return (adds + connections) // TRACKS + 1
+
+
 def add_targets(rounds, duration, overload_counts, only=None):
-    """Fresh target collections enough for every add run: a run of S seconds on C
-    connections takes (adds + C) // TRACKS + 1 of them (bench.py's run)."""
-    per_run = lambda seconds, connections: (ADD_RATE_BOUND * seconds + connections) // TRACKS + 1
+    """Fresh target collections enough for every add run at ADD_RATE_BOUND."""
+    per_run = lambda seconds, connections: targets_taken(ADD_RATE_BOUND * seconds, connections)
     main = rounds * 3 * per_run(duration, 32)  # HTTP (default, one worker), HTTPS
     writes = write_pairs(rounds) * 2 * per_run(WRITE_PAIR_SECONDS, 32)
     overload = rounds * sum(per_run(overload_seconds(duration), n) for n in overload_counts)
@@ -582,7 +588,7 @@ def main():
             # The requests still in flight when wrk stops (one per connection) are
             # sent and applied too: the next run starts beyond them, or its first
             # adds find their tracks there already ("not-new").
-            state["next_target"] += (result["requests"] + connections) // TRACKS + 1
+            state["next_target"] += targets_taken(result["requests"], connections)
             if state["next_target"] > len(data["add_targets"]) and not state["targets_out"]:
                 state["targets_out"] = True
                 failures.append(f"add ran out of fresh target collections ({len(data['add_targets'])}): its answers "
