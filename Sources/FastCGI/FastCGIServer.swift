@@ -523,14 +523,18 @@ package final class FastCGIServer: Sendable {
 
     /// Writes the answer; returns its size in bytes.
     private func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) -> Int {
-        var bytes = ResponseEncoder.encode(response)
-        bytes.withUnsafeMutableBytes { buffer in
-            let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
-            // A client gone mid-response gives EPIPE here (SIGPIPE is ignored):
-            // the request simply ends.
-            _ = FCGX_PutStr(base, Int32(buffer.count), request.pointee.out)
+        let head = ResponseEncoder.encodeHead(response)
+        // A client gone mid-response gives EPIPE here (SIGPIPE is ignored):
+        // the request simply ends.
+        func put(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return }
+                _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(buffer.count), request.pointee.out)
+            }
         }
-        return bytes.count
+        put(head)
+        put(response.body)
+        return head.count + response.body.count
     }
 }
 

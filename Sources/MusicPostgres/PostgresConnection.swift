@@ -293,13 +293,20 @@ final class PostgresConnection {
 
     /// Runs a prepared statement and decodes every row with `decode`.
     func query<T>(_ sql: String, _ parameters: [(any PostgresParameter)?], _ decode: (PostgresRow) throws -> T) throws -> [T] {
+        var values: [T] = []
+        try forEachRow(sql, parameters) { row, count in
+            if values.isEmpty { values.reserveCapacity(count) }
+            values.append(try decode(row))
+        }
+        return values
+    }
+
+    /// Runs a prepared statement and calls `body` with every row and the number of rows.
+    func forEachRow(_ sql: String, _ parameters: [(any PostgresParameter)?], _ body: (PostgresRow, Int) throws -> Void) throws {
         let result = try run(sql, parameters)
         defer { PQclear(result) }
         let count = PQntuples(result)
-        var values: [T] = []
-        values.reserveCapacity(Int(count))
-        for row in 0..<count { values.append(try decode(PostgresRow(result: result, row: row))) }
-        return values
+        for row in 0..<count { try body(PostgresRow(result: result, row: row), Int(count)) }
     }
 
     /// Runs a prepared statement for its effect; returns the number of rows it changed.

@@ -16,6 +16,13 @@ struct PostgresRow: StoreRow {
         }
     }
 
+    func withUTF8<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        let length = Int(PQgetlength(result, row, column))
+        return try PQgetvalue(result, row, column).withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
+            try body(UnsafeBufferPointer(start: pointer, count: length))
+        }
+    }
+
     func int64(_ column: Int32) -> Int64 { strtoll(PQgetvalue(result, row, column), nil, 10) }
     func double(_ column: Int32) -> Double { strtod(PQgetvalue(result, row, column), nil) }
     func bool(_ column: Int32) -> Bool { PQgetvalue(result, row, column).pointee == CChar(UInt8(ascii: "t")) }

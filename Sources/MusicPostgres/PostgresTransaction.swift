@@ -265,8 +265,13 @@ struct PostgresTransaction: StoreWriter {
         WHERE collection_id = $1 AND position >= $2 ORDER BY position LIMIT $3
         """
 
-    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember] {
-        try connection.query(Self.members, [collectionID, position, limit]) { RowMapping.member($0) }
+    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> MemberPage {
+        var page = MemberPage()
+        try connection.forEachRow(Self.members, [collectionID, position, limit]) { row, count in
+            if page.isEmpty { page.reserveCapacity(count) }
+            RowMapping.appendMember(row, to: &page)
+        }
+        return page
     }
 
     func memberTrackIDs(collectionID: String) throws -> [String] {

@@ -79,6 +79,11 @@ struct RawRow: StoreRow {
         return String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
     }
 
+    func withUTF8<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        guard let text = sqlite3_column_text(statement, column) else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
+    }
+
     func bytes(_ column: Int32) -> [UInt8] {
         guard let bytes = sqlite3_column_blob(statement, column) else { return [] }
         let length = Int(sqlite3_column_bytes(statement, column))
@@ -126,12 +131,18 @@ extension SQLiteTransaction {
 
     /// Every row, decoded.
     func all<T>(_ sql: StatementID, _ arguments: [any SQLBindable], _ decode: (RawRow) throws -> T) throws -> [T] {
+        var values: [T] = []
+        try forEachRow(sql, arguments) { values.append(try decode($0)) }
+        return values
+    }
+
+    /// Calls `body` with every row, in order.
+    func forEachRow(_ sql: StatementID, _ arguments: [any SQLBindable], _ body: (RawRow) throws -> Void) throws {
         try with(sql, arguments) { statement in
-            var values: [T] = []
             while true {
                 let code = sqlite3_step(statement)
-                if code == Self.row { values.append(try decode(RawRow(statement: statement))); continue }
-                if code == Self.done { return values }
+                if code == Self.row { try body(RawRow(statement: statement)); continue }
+                if code == Self.done { return }
                 throw error(code, statement, sql)
             }
         }

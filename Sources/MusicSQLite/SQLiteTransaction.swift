@@ -205,8 +205,11 @@ struct SQLiteTransaction: StoreWriter {
         try first(.memberPosition, [collectionID, trackID]) { $0.int(0) }
     }
 
-    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember] {
-        try all(.members, [collectionID, position, limit]) { RowMapping.member($0) }
+    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> MemberPage {
+        var page = MemberPage()
+        page.reserveCapacity(limit)
+        try forEachRow(.members, [collectionID, position, limit]) { RowMapping.appendMember($0, to: &page) }
+        return page
     }
 
     func memberTrackIDs(collectionID: String) throws -> [String] {

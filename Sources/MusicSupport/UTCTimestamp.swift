@@ -12,22 +12,46 @@ public enum UTCTimestamp {
     /// 30,000 instructions (docs/performance.md).
     @inlinable
     public static func write(_ secondsSince1970: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        var memo = DateMemo()
+        write(secondsSince1970, into: buffer, memo: &memo)
+    }
+
+    /// The text of the last day `write(_:into:memo:)` wrote, for a writer of many
+    /// timestamps of few days (a page of members): the date is copied, not computed again.
+    public struct DateMemo {
+        @usableFromInline var day = Int64.min
+        @usableFromInline var text: (UInt64, UInt16) = (0, 0)
+
+        @inlinable public init() {}
+    }
+
+    /// `write(_:into:)`, the date (the first 10 bytes) copied from `memo` when its day is the same.
+    @inlinable
+    public static func write(_ secondsSince1970: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>, memo: inout DateMemo) {
         precondition(buffer.count >= 20)
         let (days, second) = floorDivision(secondsSince1970, 86_400)
-        let (year, month, day) = civil(days: days)
         @inline(__always) func two(_ value: Int64, at offset: Int) {
             buffer[offset] = UInt8(truncatingIfNeeded: 48 + value / 10)
             buffer[offset + 1] = UInt8(truncatingIfNeeded: 48 + value % 10)
         }
-        two(year / 100, at: 0)
-        two(year % 100, at: 2)
-        two(month, at: 5)
-        two(day, at: 8)
+        let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
+        if days == memo.day {
+            raw.storeBytes(of: memo.text.0, as: UInt64.self)
+            raw.storeBytes(of: memo.text.1, toByteOffset: 8, as: UInt16.self)
+        } else {
+            let (year, month, day) = civil(days: days)
+            two(year / 100, at: 0)
+            two(year % 100, at: 2)
+            two(month, at: 5)
+            two(day, at: 8)
+            buffer[4] = UInt8(ascii: "-"); buffer[7] = UInt8(ascii: "-")
+            memo.day = days
+            memo.text = (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+        }
         two(second / 3_600, at: 11)
         two(second / 60 % 60, at: 14)
         two(second % 60, at: 17)
-        buffer[4] = UInt8(ascii: "-"); buffer[7] = UInt8(ascii: "-"); buffer[10] = UInt8(ascii: "T")
-        buffer[13] = UInt8(ascii: ":"); buffer[16] = UInt8(ascii: ":"); buffer[19] = UInt8(ascii: "Z")
+        buffer[10] = UInt8(ascii: "T"); buffer[13] = UInt8(ascii: ":"); buffer[16] = UInt8(ascii: ":"); buffer[19] = UInt8(ascii: "Z")
     }
 
     /// `value / divisor` rounded down, and the remainder (never negative).

@@ -50,19 +50,34 @@ struct JSONWriterTests {
         #expect(String(decoding: json.bytes, as: UTF8.self) == #"["2026-06-28T10:30:00Z",null,"1970-01-01T00:00:00Z"]"#)
     }
 
-    @Test("a copy of a writer is independent of the original, both ways; a buffer grows past its first capacity")
-    func copies() {
-        var original = JSONWriter(capacity: 1)
-        original.beginArray()
-        original.string("shared")
-        var copy = original
-        copy.int(1)
-        original.int(2)
-        copy.endArray()
-        original.null()
-        original.endArray()
-        #expect(String(decoding: copy.bytes, as: UTF8.self) == #"["shared",1]"#)
-        #expect(String(decoding: original.bytes, as: UTF8.self) == #"["shared",2,null]"#)
+    @Test("timestamps of many days in one writer: each its own date (the writer keeps the last day's)")
+    func timestampsAcrossDays() {
+        let seconds: [Int64] = [1_782_642_600, 1_782_642_601, 1_782_729_000, 1_782_642_600, -1, 0, 1_782_729_000]
+        var json = JSONWriter()
+        json.beginArray()
+        for value in seconds { json.timestamp(Timestamp(secondsSince1970: value)) }
+        json.endArray()
+        let expected = "[" + seconds.map { "\"\(Timestamp(secondsSince1970: $0).iso8601)\"" }.joined(separator: ",") + "]"
+        #expect(String(decoding: json.bytes, as: UTF8.self) == expected)
+        #expect(expected.contains("2026-06-29T10:30:00Z") && expected.contains("1969-12-31T23:59:59Z"))
+    }
+
+    @Test("a string given as UTF-8 is written as the same String would be, escapes included")
+    func utf8Strings() {
+        for text in ["mtrack_8d2e1f6a3c9b", "", "a\"b\\c\u{1}\n", "ünïcødé ♫ \u{1F3B5}", String(repeating: "x", count: 300)] {
+            var fromString = JSONWriter(capacity: 1)
+            fromString.beginArray(); fromString.string(text); fromString.int(1); fromString.endArray()
+            var fromBytes = JSONWriter(capacity: 1)
+            fromBytes.beginArray()
+            Array(text.utf8).withUnsafeBufferPointer { fromBytes.string(utf8: $0) }
+            fromBytes.int(1); fromBytes.endArray()
+            #expect(fromBytes.bytes == fromString.bytes, "\(text)")
+            #expect(JSONValue.parse(fromBytes.bytes) != nil, "\(text)")
+        }
+    }
+
+    @Test("a buffer grows past its first capacity, many times over")
+    func grows() {
         var long = JSONWriter(capacity: 1)
         long.beginArray()
         for index in 0..<1_000 { long.string(String(repeating: "x", count: index % 40)); long.string("a\"b\u{1}") }

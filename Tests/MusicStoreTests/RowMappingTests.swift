@@ -80,7 +80,7 @@ struct RowMappingTests {
         let members = try store.read { try $0.memberTracks(collectionID: "mcoll_rows", fromPosition: 0, limit: 10) }
         #expect(members == [CollectionTrack(track: full, position: 0), CollectionTrack(track: bare, position: 1)])
         let plain = try store.read { try $0.members(collectionID: "mcoll_rows", fromPosition: 0, limit: 10) }
-        #expect(plain == [CollectionMember(trackID: full.id, position: 0, addedAt: Self.time),
+        #expect(Array(plain) == [CollectionMember(trackID: full.id, position: 0, addedAt: Self.time),
                           CollectionMember(trackID: bare.id, position: 1, addedAt: Timestamp(secondsSince1970: Self.time.secondsSince1970 + 1))])
     }
 

@@ -57,6 +57,28 @@ struct UTCTimestampTests {
         }
     }
 
+    @Test("one memo over a run of seconds (same day, next day, back, before 1970) writes what gmtime_r says")
+    func memoizedDates() {
+        var generator = SplitMix64(seed: 23)
+        var memo = UTCTimestamp.DateMemo()
+        var buffer = [UInt8](repeating: 0, count: 20)
+        var seconds: Int64 = -86_400 * 3
+        for step in 0..<20_000 {
+            // Mostly a few seconds on, sometimes a day or two either way: the memo's
+            // day is reused, replaced, and reused again after a change.
+            switch generator.next() % 8 {
+            case 0: seconds += 86_400 + Int64(generator.next() % 86_400)
+            case 1: seconds -= 86_400 + Int64(generator.next() % 86_400)
+            default: seconds += Int64(generator.next() % 600)
+            }
+            buffer.withUnsafeMutableBufferPointer { UTCTimestamp.write(seconds, into: $0, memo: &memo) }
+            guard String(decoding: buffer, as: UTF8.self) == Self.reference(seconds) else {
+                Issue.record("step \(step), \(seconds): \(String(decoding: buffer, as: UTF8.self)), gmtime_r says \(Self.reference(seconds))")
+                return
+            }
+        }
+    }
+
     @Test("appendJSON writes the same text in quotes after what the buffer holds")
     func json() {
         var bytes = Array("x:".utf8)

@@ -83,13 +83,13 @@ extension MusicAPI {
     func listCollectionTracks(_ path: PathParameters, _ caller: Caller, _ context: RequestContext) throws -> APIResponse {
         let (limit, offset) = try pageQuery(context, .collectionTracks)
         let (collection, members) = try collections.members(of: path[.collectionID], limit: limit, offset: offset, as: caller)
-        return pageResponse(members, limit: limit, offset: offset, bytesPerItem: 96, context: context,
+        return pageResponse(members.indices, limit: limit, offset: offset, bytesPerItem: 96, context: context,
                             extraFields: [HTTPField(name: .eTag, value: collection.etag)],
-                            leading: { json in json.key("collection_id"); json.string(collection.id) }) { json, member in
+                            leading: { json in json.key("collection_id"); json.string(collection.id) }) { json, index in
             json.beginObject()
-            json.key("track_id"); json.string(member.trackID)
-            json.key("position"); json.int(member.position)
-            json.key("added_at"); json.timestamp(member.addedAt)
+            json.key("track_id"); members.withTrackIDUTF8(at: index) { json.string(utf8: $0) }
+            json.key("position"); json.int(members.position(at: index))
+            json.key("added_at"); json.timestamp(members.addedAt(at: index))
             json.endObject()
         }
     }

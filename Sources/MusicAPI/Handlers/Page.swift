@@ -9,10 +9,10 @@ extension MusicAPI {
     }
 
     /// `{...leading fields, "items": [...], "limit", "offset"}`.
-    func pageResponse<Item>(
-        _ items: [Item], limit: Int, offset: Int, bytesPerItem: Int, context: RequestContext,
+    func pageResponse<Items: Collection>(
+        _ items: Items, limit: Int, offset: Int, bytesPerItem: Int, context: RequestContext,
         extraFields: [HTTPField] = [], leading: (inout JSONWriter) -> Void = { _ in },
-        item write: (inout JSONWriter, Item) -> Void
+        item write: (inout JSONWriter, Items.Element) -> Void
     ) -> APIResponse {
         var json = JSONWriter(capacity: bytesPerItem * (items.count + 2))
         json.beginObject()

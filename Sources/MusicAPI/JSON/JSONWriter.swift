@@ -4,72 +4,65 @@ import MusicSupport
 /// Writes JSON straight into a byte buffer: the API's responses are small,
 /// flat objects, and a writer avoids building an intermediate tree per request.
 ///
-/// The bytes go into a buffer of the writer's own: each value is one capacity
+/// The bytes go into a buffer the writer owns: each value is one capacity
 /// check and plain stores. Appended to a `[UInt8]`, every byte paid the array's
 /// uniqueness and capacity checks and every slice a call: a page of 50 members
 /// spent a third of its instructions writing its JSON (docs/performance.md).
-/// A copy of a writer stays independent: a buffer shared with a copy is copied
-/// before it is written.
-struct JSONWriter {
-    private final class Storage {
-        var base: UnsafeMutablePointer<UInt8>
-        var count = 0
-        var capacity: Int
-
-        init(capacity: Int) {
-            self.capacity = Swift.max(capacity, 16)
-            base = .allocate(capacity: self.capacity)
-        }
-
-        init(copying other: Storage) {
-            capacity = other.capacity
-            count = other.count
-            base = .allocate(capacity: capacity)
-            base.initialize(from: other.base, count: count)
-        }
-
-        deinit { base.deallocate() }
-    }
-
-    private var storage: Storage
+/// The writer cannot be copied (`~Copyable`): no copy can share its buffer, so
+/// no write checks whether the buffer is shared, and its position stays in a
+/// register while a page is written (a writer kept in a class, checked for
+/// uniqueness at every value, cost a page of 50 members about 8,000 more
+/// instructions: docs/performance.md, "Reads that miss the read cache").
+struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
     /// Whether a value was written at this level since the last `{`, `[` or key.
     /// One flag serves every level: a closed object or array is itself a value
     /// of the level around it, so after it a comma is always due there.
     private var needsComma = false
+    /// The date of the last timestamp written (a page's members were mostly added on few days).
+    private var dateMemo = UTCTimestamp.DateMemo()
 
     init(capacity: Int = 256) {
-        storage = Storage(capacity: capacity)
+        self.capacity = Swift.max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
     }
 
-    /// The text written so far.
-    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: storage.base, count: storage.count)) }
+    deinit { base.deallocate() }
 
+    /// The text written so far.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    @inline(__always)
     mutating func beginObject() {
         value(1).pointee = UInt8(ascii: "{")
-        storage.count += 1
+        count += 1
         needsComma = false
     }
 
+    @inline(__always)
     mutating func endObject() {
         reserve(1).pointee = UInt8(ascii: "}")
-        storage.count += 1
+        count += 1
         needsComma = true
     }
 
     mutating func beginArray() {
         value(1).pointee = UInt8(ascii: "[")
-        storage.count += 1
+        count += 1
         needsComma = false
     }
 
     mutating func endArray() {
         reserve(1).pointee = UInt8(ascii: "]")
-        storage.count += 1
+        count += 1
         needsComma = true
     }
 
     /// Writes `"name":`; the next value written belongs to it. Keys are written
     /// in the source and need no escape: copied as they are.
+    @inline(__always)
     mutating func key(_ name: StaticString) {
         let length = name.utf8CodeUnitCount
         let at = value(length + 3)
@@ -77,7 +70,7 @@ struct JSONWriter {
         (at + 1).update(from: name.utf8Start, count: length)
         at[length + 1] = UInt8(ascii: "\"")
         at[length + 2] = UInt8(ascii: ":")
-        storage.count += length + 3
+        count += length + 3
         needsComma = false
     }
 
@@ -86,10 +79,17 @@ struct JSONWriter {
         value.withUTF8 { writeString($0) }
     }
 
+    /// A string value given as UTF-8 (a track id read in place: `MemberPage`).
+    @inline(__always)
+    mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
+        writeString(utf8)
+    }
+
     mutating func string(_ value: String?) {
         if let value { string(value) } else { null() }
     }
 
+    @inline(__always)
     mutating func int(_ value: Int) {
         var magnitude = UInt64(value.magnitude)
         var digits = 1
@@ -107,7 +107,7 @@ struct JSONWriter {
             at[index] = UInt8(truncatingIfNeeded: 48 + magnitude % 10)
             magnitude /= 10
         } while magnitude > 0
-        storage.count += length
+        count += length
     }
 
     mutating func double(_ value: Double?) {
@@ -124,12 +124,13 @@ struct JSONWriter {
     }
 
     /// A timestamp as its ISO 8601 string (`Timestamp.iso8601`), written in place.
+    @inline(__always)
     mutating func timestamp(_ value: Timestamp) {
         let at = self.value(UTCTimestamp.length + 2)
         at[0] = UInt8(ascii: "\"")
-        UTCTimestamp.write(value.secondsSince1970, into: UnsafeMutableBufferPointer(start: at + 1, count: UTCTimestamp.length))
+        UTCTimestamp.write(value.secondsSince1970, into: UnsafeMutableBufferPointer(start: at + 1, count: UTCTimestamp.length), memo: &dateMemo)
         at[UTCTimestamp.length + 1] = UInt8(ascii: "\"")
-        storage.count += UTCTimestamp.length + 2
+        count += UTCTimestamp.length + 2
     }
 
     mutating func timestamp(_ value: Timestamp?) {
@@ -142,7 +143,7 @@ struct JSONWriter {
         for name in pairs.keys.sorted() {
             string(name)
             reserve(1).pointee = UInt8(ascii: ":")
-            storage.count += 1
+            count += 1
             needsComma = false
             string(pairs[name]!)
         }
@@ -152,18 +153,18 @@ struct JSONWriter {
     /// Room for `extra` more bytes in a buffer of this writer's own: where they go.
     @inline(__always)
     private mutating func reserve(_ extra: Int) -> UnsafeMutablePointer<UInt8> {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
-        if storage.count + extra > storage.capacity { grow(toHold: extra) }
-        return storage.base + storage.count
+        if count + extra > capacity { grow(toHold: extra) }
+        return base + count
     }
 
+    @inline(never)
     private mutating func grow(toHold extra: Int) {
-        let capacity = Swift.max(storage.capacity * 2, storage.count + extra)
+        let capacity = Swift.max(self.capacity * 2, count + extra)
         let base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        base.initialize(from: storage.base, count: storage.count)
-        storage.base.deallocate()
-        storage.base = base
-        storage.capacity = capacity
+        base.initialize(from: self.base, count: count)
+        self.base.deallocate()
+        self.base = base
+        self.capacity = capacity
     }
 
     /// Where a value of `length` bytes goes, after the comma due before it
@@ -174,7 +175,7 @@ struct JSONWriter {
         defer { needsComma = true }
         guard needsComma else { return at }
         at.pointee = UInt8(ascii: ",")
-        storage.count += 1
+        count += 1
         return at + 1
     }
 
@@ -184,26 +185,30 @@ struct JSONWriter {
         text.withUTF8 { bytes in
             let at = value(bytes.count)
             if let source = bytes.baseAddress { at.update(from: source, count: bytes.count) }
-            storage.count += bytes.count
+            count += bytes.count
         }
     }
 
     /// A string value: in quotes, escaped as `appendJSONString` escapes (most
     /// strings need no escape, and are copied whole).
+    @inline(__always)
     private mutating func writeString(_ utf8: UnsafeBufferPointer<UInt8>) {
-        guard JSONEscaping.firstEscape(utf8) == utf8.count else {
-            var escaped: [UInt8] = []
-            escaped.appendJSONString(utf8: utf8)
-            return escaped.withUnsafeBufferPointer { escaped in
-                let at = value(escaped.count)
-                at.update(from: escaped.baseAddress!, count: escaped.count)
-                storage.count += escaped.count
-            }
-        }
+        guard JSONEscaping.firstEscape(utf8) == utf8.count else { return writeEscaped(utf8) }
         let at = value(utf8.count + 2)
         at[0] = UInt8(ascii: "\"")
         if let source = utf8.baseAddress { (at + 1).update(from: source, count: utf8.count) }
         at[utf8.count + 1] = UInt8(ascii: "\"")
-        storage.count += utf8.count + 2
+        count += utf8.count + 2
+    }
+
+    @inline(never)
+    private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var escaped: [UInt8] = []
+        escaped.appendJSONString(utf8: utf8)
+        escaped.withUnsafeBufferPointer { escaped in
+            let at = value(escaped.count)
+            at.update(from: escaped.baseAddress!, count: escaped.count)
+            count += escaped.count
+        }
     }
 }

@@ -146,7 +146,7 @@ package struct CollectionService: Sendable {
     }
 
     /// A page of members, position ascending, with the collection they were read with.
-    package func members(of collectionID: String, limit: Int, offset: Int, as caller: Caller) throws -> (MusicCollection, [CollectionMember]) {
+    package func members(of collectionID: String, limit: Int, offset: Int, as caller: Caller) throws -> (MusicCollection, MemberPage) {
         try store.read { reader in
             let collection = try requireCollection(collectionID, in: reader, caller: caller)
             let page = try reader.members(collectionID: collectionID, fromPosition: offset, limit: limit)

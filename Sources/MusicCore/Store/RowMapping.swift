@@ -97,8 +97,9 @@ public enum RowMapping {
 
     public static let memberColumns = "track_id, position, added_at"
 
-    @inlinable public static func member<Row: StoreRow>(_ row: Row) -> CollectionMember {
-        CollectionMember(trackID: row.string(0), position: row.int(1), addedAt: row.timestamp(2))
+    @inlinable public static func appendMember<Row: StoreRow>(_ row: Row, to page: inout MemberPage) {
+        let position = row.int(1), addedAt = row.timestamp(2)
+        row.withUTF8(0) { page.append(trackIDUTF8: $0, position: position, addedAt: addedAt) }
     }
 
     // MARK: Share links

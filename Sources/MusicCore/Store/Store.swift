@@ -46,7 +46,7 @@ package protocol StoreReader {
     /// The position of `trackID` in the collection, if it is a member.
     func memberPosition(collectionID: String, trackID: String) throws -> Int?
     /// Members from `position` on, position ascending, at most `limit`.
-    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> [CollectionMember]
+    func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> MemberPage
     /// Every member's track id, position ascending.
     func memberTrackIDs(collectionID: String) throws -> [String]
 

@@ -8,6 +8,9 @@ public protocol StoreRow {
     func double(_ column: Int32) -> Double
     func bool(_ column: Int32) -> Bool
     func string(_ column: Int32) -> String
+    /// A text column's UTF-8 as the driver holds it, valid only inside `body`:
+    /// read without making a String (`RowMapping.appendMember`).
+    func withUTF8<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result
     func bytes(_ column: Int32) -> [UInt8]
 }
 
