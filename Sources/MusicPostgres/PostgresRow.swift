@@ -10,10 +10,7 @@ struct PostgresRow: StoreRow {
     func isNull(_ column: Int32) -> Bool { PQgetisnull(result, row, column) == 1 }
 
     func string(_ column: Int32) -> String {
-        let length = Int(PQgetlength(result, row, column))
-        return PQgetvalue(result, row, column).withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
-            String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
-        }
+        withUTF8(column) { String(decoding: $0, as: UTF8.self) }
     }
 
     func withUTF8<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {

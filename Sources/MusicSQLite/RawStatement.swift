@@ -73,13 +73,11 @@ struct RawRow: StoreRow {
     func bool(_ column: Int32) -> Bool { int64(column) != 0 }
 
     func string(_ column: Int32) -> String {
-        // The text first, then its length: the length of the text as converted.
-        guard let text = sqlite3_column_text(statement, column) else { return "" }
-        let length = Int(sqlite3_column_bytes(statement, column))
-        return String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
+        withUTF8(column) { String(decoding: $0, as: UTF8.self) }
     }
 
     func withUTF8<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        // The text first, then its length: the length of the text as converted.
         guard let text = sqlite3_column_text(statement, column) else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))))
     }

@@ -207,7 +207,9 @@ struct SQLiteTransaction: StoreWriter {
 
     func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> MemberPage {
         var page = MemberPage()
-        page.reserveCapacity(limit)
+        // Room for a usual page; a longer one grows (a limit of 500 reserved for
+        // a collection of three would be 24 KB for nothing).
+        page.reserveCapacity(min(limit, 64))
         try forEachRow(.members, [collectionID, position, limit]) { RowMapping.appendMember($0, to: &page) }
         return page
     }

@@ -121,4 +121,22 @@ public enum JSONEscaping {
         while index < count, !needsEscape(base[index]) { index += 1 }
         return index
     }
+
+    /// Whether every byte is ASCII (below 0x80), eight at a time: bytes read from a
+    /// database as they are (a track id of a page of members) are written as they
+    /// are only when they are (`JSONWriter.string(utf8:)`).
+    @inlinable
+    public static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        var index = 0, high: UInt64 = 0
+        while index + 8 <= bytes.count {
+            high |= UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            index += 8
+        }
+        while index < bytes.count {
+            high |= UInt64(base[index])
+            index += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
+    }
 }

@@ -191,6 +191,36 @@ def test_bench_duration_is_the_estimate():
         assert said == [estimate], f"{name}: {said}, the estimate is {estimate}"
 
 
+def test_kept_alive_figures_are_the_same_everywhere():
+    """nginx's idle upstream connections per pool (reads, writes, health) in both
+    MUSIC_KEPT_ALIVE modes, from deploy/lib.sh, as README, docs/operations.md,
+    docs/scaling-out.md and music-fcgi's help text repeat them (and the help's
+    thread budget: the bind figures times NGINX_WORKER_PROCESSES)."""
+    lib = (ROOT / "deploy" / "lib.sh").read_text()
+    modes = re.findall(r"^\s*UPSTREAM_KEEPALIVE=(\d+) WRITER_KEEPALIVE=(\d+) HEALTH_KEEPALIVE=(\d+)$", lib, re.M)
+    assert len(modes) == 2, modes
+    (bind, park) = [tuple(int(n) for n in mode) for mode in modes]
+    workers = int(re.search(r"^NGINX_WORKER_PROCESSES=(\d+)$", lib, re.M).group(1))
+
+    def text(*path):
+        return re.sub(r"\s+", " ", (ROOT.joinpath(*path)).read_text())
+
+    def three(figures):
+        return f"{figures[0]:,}, {figures[1]:,} and {figures[2]:,}"
+
+    readme = text("README.md")
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `MUSIC_KEPT_ALIVE`"))
+    assert f"keeps {three(bind)} idle" in row and f"not {three(park)})" in row
+    assert f"nginx keeps {park[0]:,} per pool and process" in readme and park[0] == park[1]
+    operations = text("docs", "operations.md")
+    assert f"up to {park[0]:,} for reads, {park[1]:,} for writes and {park[2]:,} for health per nginx process" in operations
+    assert f"renders `keepalive` {three(bind)};" in operations and f"always has {three(park)}," in operations
+    scaling = text("docs", "scaling-out.md")
+    assert f"up to {park[0]:,} idle connections per pool" in scaling and f"`MUSIC_KEPT_ALIVE=bind` ({three(bind)})" in scaling
+    help_text = text("Sources", "music-fcgi", "MusicFCGI.swift")
+    assert f"({bind[0]} + {bind[1]} + {bind[2]}) x {workers} = {sum(bind) * workers})" in help_text
+
+
 def test_nginx_worker_processes_are_the_same_everywhere():
     """deploy/lib.sh's NGINX_WORKER_PROCESSES (rendered into nginx.conf) and the
     figure docs/operations.md gives."""

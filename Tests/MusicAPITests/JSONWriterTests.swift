@@ -74,6 +74,17 @@ struct JSONWriterTests {
             #expect(fromBytes.bytes == fromString.bytes, "\(text)")
             #expect(JSONValue.parse(fromBytes.bytes) != nil, "\(text)")
         }
+        // Bytes that are not UTF-8 (SQLite keeps what a TEXT column is given) are
+        // repaired as String(decoding:) repairs them, never written as they are.
+        for bytes: [UInt8] in [[0x61, 0xFF, 0x62], [0xC3], [0x6D, 0xE2, 0x99], Array("mtrack_0000000000\u{FF}".utf8.dropLast())] {
+            var json = JSONWriter()
+            json.beginArray()
+            bytes.withUnsafeBufferPointer { json.string(utf8: $0) }
+            json.endArray()
+            let repaired = String(decoding: bytes, as: UTF8.self)
+            #expect(json.bytes == Array("[\"\(repaired)\"]".utf8), "\(bytes)")
+            #expect(repaired.unicodeScalars.contains("\u{FFFD}"))
+        }
     }
 
     @Test("a buffer grows past its first capacity, many times over")

@@ -8,6 +8,7 @@ struct MemberPageTests {
     static let members = [
         CollectionMember(trackID: "mtrack_8d2e1f6a3c9b", position: 0, addedAt: Timestamp(secondsSince1970: 1_782_642_600)),
         CollectionMember(trackID: "t", position: 1, addedAt: Timestamp(secondsSince1970: 0)),
+        CollectionMember(trackID: "", position: 2, addedAt: Timestamp(secondsSince1970: 0)),
         CollectionMember(trackID: "ünïcødé ♫ \u{1F3B5}", position: 7, addedAt: Timestamp(secondsSince1970: -1)),
         CollectionMember(trackID: String(repeating: "long-", count: 60), position: 8, addedAt: Timestamp(secondsSince1970: 5)),
         CollectionMember(trackID: "mtrack_000000000001", position: 9, addedAt: Timestamp(secondsSince1970: 6)),

@@ -11,7 +11,7 @@ import MusicSupport
 /// The writer cannot be copied (`~Copyable`): no copy can share its buffer, so
 /// no write checks whether the buffer is shared, and its position stays in a
 /// register while a page is written (a writer kept in a class, checked for
-/// uniqueness at every value, cost a page of 50 members about 8,000 more
+/// uniqueness at every value, cost a page of 50 members about 6,000 more
 /// instructions: docs/performance.md, "Reads that miss the read cache").
 struct JSONWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
@@ -79,9 +79,13 @@ struct JSONWriter: ~Copyable {
         value.withUTF8 { writeString($0) }
     }
 
-    /// A string value given as UTF-8 (a track id read in place: `MemberPage`).
+    /// A string value given as bytes read from a database in place (a track id of
+    /// a `MemberPage`). Written as they are when they are ASCII; otherwise made a
+    /// String first, which repairs bytes that are not UTF-8 as reading them into a
+    /// String did (SQLite keeps whatever bytes a TEXT column was given).
     @inline(__always)
     mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
+        guard JSONEscaping.isASCII(utf8) else { return string(String(decoding: utf8, as: UTF8.self)) }
         writeString(utf8)
     }
 

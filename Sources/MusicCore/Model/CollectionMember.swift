@@ -16,7 +16,7 @@ public struct CollectionMember: Equatable, Sendable {
 /// array of `CollectionMember` made a String a member (a track id is 19 bytes,
 /// past Swift's 15-byte small strings) and freed it again once the page was
 /// written. On a page of 50 read past the read cache, those Strings were about
-/// a fifth of the request's instructions (docs/performance.md, "Reads that miss
+/// a sixth of the request's instructions (docs/performance.md, "Reads that miss
 /// the read cache"). Its elements are `CollectionMember`s, made on access; the
 /// API writes the text in place (`withTrackIDUTF8`).
 public struct MemberPage: RandomAccessCollection, Equatable, Sendable {
