@@ -294,19 +294,18 @@ final class PostgresConnection {
     /// Runs a prepared statement and decodes every row with `decode`.
     func query<T>(_ sql: String, _ parameters: [(any PostgresParameter)?], _ decode: (PostgresRow) throws -> T) throws -> [T] {
         var values: [T] = []
-        try forEachRow(sql, parameters) { row, count in
-            if values.isEmpty { values.reserveCapacity(count) }
-            values.append(try decode(row))
-        }
+        try forEachRow(sql, parameters, reserve: { values.reserveCapacity($0) }) { values.append(try decode($0)) }
         return values
     }
 
-    /// Runs a prepared statement and calls `body` with every row and the number of rows.
-    func forEachRow(_ sql: String, _ parameters: [(any PostgresParameter)?], _ body: (PostgresRow, Int) throws -> Void) throws {
+    /// Runs a prepared statement: `reserve` with the number of rows, then `body` with each.
+    func forEachRow(_ sql: String, _ parameters: [(any PostgresParameter)?], reserve: (Int) -> Void,
+                    _ body: (PostgresRow) throws -> Void) throws {
         let result = try run(sql, parameters)
         defer { PQclear(result) }
         let count = PQntuples(result)
-        for row in 0..<count { try body(PostgresRow(result: result, row: row), Int(count)) }
+        reserve(Int(count))
+        for row in 0..<count { try body(PostgresRow(result: result, row: row)) }
     }
 
     /// Runs a prepared statement for its effect; returns the number of rows it changed.

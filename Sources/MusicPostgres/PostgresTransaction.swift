@@ -267,9 +267,8 @@ struct PostgresTransaction: StoreWriter {
 
     func members(collectionID: String, fromPosition position: Int, limit: Int) throws -> MemberPage {
         var page = MemberPage()
-        try connection.forEachRow(Self.members, [collectionID, position, limit]) { row, count in
-            if page.isEmpty { page.reserveCapacity(count) }
-            RowMapping.appendMember(row, to: &page)
+        try connection.forEachRow(Self.members, [collectionID, position, limit], reserve: { page.reserveCapacity($0) }) {
+            RowMapping.appendMember($0, to: &page)
         }
         return page
     }

@@ -46,10 +46,10 @@ public struct MemberPage: RandomAccessCollection, Equatable, Sendable {
         }
     }
 
-    /// Room for `count` members of ids of about `bytesPerID` bytes.
-    public mutating func reserveCapacity(_ count: Int, bytesPerID: Int = 24) {
+    /// Room for `count` members (track ids are 19 bytes: 24 each leaves room).
+    public mutating func reserveCapacity(_ count: Int) {
         entries.reserveCapacity(count)
-        text.reserveCapacity(count * bytesPerID)
+        text.reserveCapacity(count * 24)
     }
 
     @inlinable
